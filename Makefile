@@ -1,0 +1,38 @@
+# `make demo` and `make test` do all the set-up on a fresh machine: they create .venv from a
+# Python >= 3.12 found on this machine (tools/find-python.sh), install bayesgen with its dev
+# extra, and reinstall only when pyproject.toml changes.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-fast lint format bench clean
+
+$(STAMP): pyproject.toml
+	@if ! $(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then \
+	    python=$$(sh tools/find-python.sh) || exit 1; \
+	    echo "creating $(VENV) with $$python"; \
+	    rm -rf $(VENV) && "$$python" -m venv $(VENV) || exit 1; \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/bayesgen simulate ising
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,37 @@
+"""bayesgen: fit models whose normalising constant cannot be computed, the frequentist way
+and the Bayesian way, side by side.
+
+float64 is not switched on here (no global config is flipped on import); exact checks of
+log Z need it, so enable it at your entry point with
+``jax.config.update("jax_enable_x64", True)``, as the CLI and the tests do.
+"""
+
+from bayesgen import models, normalizers, samplers
+from bayesgen.errors import (
+    BayesgenError,
+    DataError,
+    IntractableNormalizerError,
+    MethodError,
+    ParameterError,
+)
+from bayesgen.model import Model, ParamSpec
+from bayesgen.support import Binary, Reals, Spins, Support
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BayesgenError",
+    "Binary",
+    "DataError",
+    "IntractableNormalizerError",
+    "MethodError",
+    "Model",
+    "ParamSpec",
+    "ParameterError",
+    "Reals",
+    "Spins",
+    "Support",
+    "models",
+    "normalizers",
+    "samplers",
+]

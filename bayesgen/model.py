@@ -1,0 +1,245 @@
+"""The Model base: a parameter spec, an unnormalised log-density, its normaliser, and data.
+
+A model p_θ(x) = f_θ(x) / Z(θ) is written once, as ``log f_θ(x)`` for ONE datum
+(:meth:`Model.log_unnormalized`). Everything else in bayesgen (the frequentist estimators, the
+NumPyro posteriors, the evaluation layer) is built from that one function, plus
+:meth:`Model.log_normalizer` where the model can compute log Z(θ) exactly.
+
+Parameters are a dict ``{name: array}``; :attr:`Model.params_spec` says the name, shape,
+constraint (a NumPyro constraint, whose bijection optimisers and samplers use) and default
+prior of each.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.distributions import Distribution, constraints
+
+from bayesgen.errors import DataError, IntractableNormalizerError, ParameterError
+from bayesgen.support import Support, _float_dtype
+
+__all__ = ["Model", "ParamSpec"]
+
+Params = dict[str, jax.Array]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a model.
+
+    Attributes:
+      name: the key in the params dict.
+      shape: the shape of its value (``()`` for a scalar).
+      constraint: a NumPyro constraint; ``numpyro.distributions.transforms.biject_to`` of it
+        maps unconstrained space to the parameter's domain.
+      prior: the default prior, a NumPyro distribution with ``event_shape + batch_shape ==
+        shape``.
+      description: what the parameter means, in words.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    constraint: Any
+    prior: Distribution
+    description: str = ""
+
+
+def _is_traced(x) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+class Model:
+    """Base class of every model: p_θ(x) = exp(log_unnormalized(θ, x) - log_normalizer(θ)).
+
+    Subclasses set ``name``, ``params_spec``, ``support`` and ``normalizer`` and implement
+    ``_log_unnormalized(params, x)``; where log Z is exact, ``_log_normalizer(params)``; and
+    ``_sample(key, params, n, **options)``.
+
+    Attributes:
+      name: short name used by the CLI and in tables (``"ising"``).
+      params_spec: a tuple of :class:`ParamSpec`.
+      support: the :class:`~bayesgen.support.Support` of one datum.
+      normalizer: how log Z(θ) is computed exactly, in words (``"exact: transfer matrix"``),
+        or ``None`` when it cannot be (then :meth:`log_normalizer` raises).
+      sampler: how :meth:`sample` draws data, in words.
+    """
+
+    name: str = "model"
+    params_spec: tuple[ParamSpec, ...] = ()
+    support: Support
+    normalizer: str | None = None
+    sampler: str = ""
+
+    def __init__(self) -> None:
+        self._prior_overrides: dict[str, Distribution] = {}
+
+    # -- parameters --------------------------------------------------------------------
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """The parameter names, in spec order."""
+        return tuple(p.name for p in self.params_spec)
+
+    @property
+    def prior(self) -> dict[str, Distribution]:
+        """``{name: NumPyro distribution}``: the defaults, overridden by :meth:`with_prior`."""
+        return {p.name: self._prior_overrides.get(p.name, p.prior) for p in self.params_spec}
+
+    def with_prior(self, priors: Mapping[str, Distribution]) -> Model:
+        """A copy of the model whose prior uses ``priors`` for the names given.
+
+        Raises:
+          ParameterError: an unknown name, or a distribution whose shape does not match.
+        """
+        specs = {p.name: p for p in self.params_spec}
+        for name, d in priors.items():
+            if name not in specs:
+                raise ParameterError(
+                    f"with_prior: {self.name} has no parameter {name!r}; "
+                    f"its parameters are {self.param_names}"
+                )
+            if not isinstance(d, Distribution):
+                raise ParameterError(
+                    f"with_prior: the prior of {name!r} must be a numpyro distribution, "
+                    f"got {type(d).__name__}"
+                )
+            got = tuple(d.batch_shape) + tuple(d.event_shape)
+            if got != specs[name].shape:
+                raise ParameterError(
+                    f"with_prior: the prior of {name!r} has shape {got} but the parameter has "
+                    f"shape {specs[name].shape}; use .expand(...) or .to_event(...) to match"
+                )
+        new = copy.copy(self)
+        new._prior_overrides = {**self._prior_overrides, **priors}
+        return new
+
+    def check_params(self, params: Mapping[str, jax.typing.ArrayLike]) -> Params:
+        """Check names, shapes and (when concrete) values; return arrays of the float dtype.
+
+        Raises:
+          ParameterError: missing or unknown names, a wrong shape, a non-finite value, or a
+            value outside the parameter's constraint.
+        """
+        if not isinstance(params, Mapping):
+            raise ParameterError(
+                f"params must be a dict {{name: value}} with names {self.param_names}; "
+                f"got {type(params).__name__}"
+            )
+        missing = [n for n in self.param_names if n not in params]
+        unknown = [n for n in params if n not in self.param_names]
+        if missing or unknown:
+            raise ParameterError(
+                f"{self.name} takes parameters {self.param_names}; "
+                + (f"missing {missing}" if missing else "")
+                + ("; " if missing and unknown else "")
+                + (f"unknown {unknown}" if unknown else "")
+            )
+        out = {}
+        for spec in self.params_spec:
+            value = params[spec.name]
+            try:
+                arr = value if _is_traced(value) else jnp.asarray(value, dtype=_float_dtype())
+            except (TypeError, ValueError) as err:
+                raise ParameterError(f"parameter {spec.name!r} is not numeric: {err}") from None
+            if tuple(arr.shape) != spec.shape:
+                raise ParameterError(
+                    f"parameter {spec.name!r} must have shape {spec.shape}; got {tuple(arr.shape)}"
+                )
+            if not _is_traced(arr):
+                host = np.asarray(arr)
+                if not np.isfinite(host).all():
+                    raise ParameterError(
+                        f"parameter {spec.name!r} must be finite; got {host.tolist()}"
+                    )
+                if not bool(np.all(spec.constraint.check(arr))):
+                    raise ParameterError(
+                        f"parameter {spec.name!r} = {host.tolist()} is outside its domain "
+                        f"({_describe_constraint(spec.constraint)})"
+                    )
+            out[spec.name] = arr
+        return out
+
+    # -- data --------------------------------------------------------------------------
+    def validate(self, data: jax.typing.ArrayLike) -> jax.Array:
+        """Check a batch of data against the support; see :meth:`Support.validate`."""
+        return self.support.validate(data)
+
+    # -- densities ---------------------------------------------------------------------
+    def log_unnormalized(self, params: Mapping[str, jax.typing.ArrayLike], x: jax.Array):
+        """log f_θ(x) for ONE datum ``x`` of shape ``support.event_shape``; vmap for batches."""
+        params = self.check_params(params)
+        if tuple(jnp.shape(x)) != self.support.event_shape:
+            raise DataError(
+                f"log_unnormalized takes one datum of shape {self.support.event_shape}; got "
+                f"shape {tuple(jnp.shape(x))} (use jax.vmap over a batch)"
+            )
+        return self._log_unnormalized(params, jnp.asarray(x, dtype=_float_dtype()))
+
+    @property
+    def has_exact_normalizer(self) -> bool:
+        """Whether :meth:`log_normalizer` can compute log Z(θ) exactly."""
+        return self.normalizer is not None
+
+    def log_normalizer(self, params: Mapping[str, jax.typing.ArrayLike]) -> jax.Array:
+        """Exact log Z(θ) = log Σ_x f_θ(x) (or ∫), differentiable in θ.
+
+        Raises:
+          IntractableNormalizerError: the model has no exact way at this size.
+        """
+        if not self.has_exact_normalizer:
+            raise IntractableNormalizerError(self._intractable_reason())
+        return self._log_normalizer(self.check_params(params))
+
+    def log_prob(self, params: Mapping[str, jax.typing.ArrayLike], x: jax.Array) -> jax.Array:
+        """log p_θ(x) = log f_θ(x) - log Z(θ) for ONE datum; needs an exact normaliser."""
+        return self.log_unnormalized(params, x) - self.log_normalizer(params)
+
+    def log_likelihood(self, params: Mapping[str, jax.typing.ArrayLike], data: jax.Array):
+        """Σ_i log p_θ(x_i) over a batch ``data`` of shape ``(n, *event_shape)``."""
+        params = self.check_params(params)
+        data = self.validate(data)
+        lf = jax.vmap(self._log_unnormalized, (None, 0))(params, data)
+        return lf.sum() - data.shape[0] * self.log_normalizer(params)
+
+    def _intractable_reason(self) -> str:
+        return (
+            f"{self!r} has no exact log normaliser; use a method that avoids Z "
+            "(pseudo_likelihood, contrastive_divergence, score matching, exchange, ...) "
+            "or estimate log Z by annealed importance sampling"
+        )
+
+    # -- simulation --------------------------------------------------------------------
+    def sample(self, key: jax.Array, params: Mapping[str, jax.typing.ArrayLike], n: int, **options):
+        """Draw ``n`` data, shape ``(n, *support.event_shape)``; :attr:`sampler` says how."""
+        if int(n) != n or n < 1:
+            raise ParameterError(f"n must be a positive integer; got {n!r}")
+        return self._sample(key, self.check_params(params), int(n), **options)
+
+    # -- to be specialised -------------------------------------------------------------
+    def _log_unnormalized(self, params: Params, x: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def _log_normalizer(self, params: Params) -> jax.Array:
+        raise IntractableNormalizerError(self._intractable_reason())
+
+    def _sample(self, key: jax.Array, params: Params, n: int, **options) -> jax.Array:
+        raise NotImplementedError(f"{type(self).__name__} has no sampler")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _describe_constraint(c) -> str:
+    if c is constraints.positive:
+        return "must be > 0"
+    if c is constraints.positive_definite:
+        return "must be a symmetric positive-definite matrix"
+    if c is constraints.unit_interval:
+        return "must lie in [0, 1]"
+    return f"constraint {c}"

@@ -1,0 +1,171 @@
+"""The periodic 2-D Ising model.
+
+    p(s) ∝ exp(β Σ_<ij> s_i s_j + h Σ_i s_i),   s ∈ {-1, +1}^{L x M},
+
+where each site is bonded to its right and lower neighbour with wrap-around (2 L M bonds;
+a side of length 2 bonds the same pair twice). It is an exponential family with sufficient
+statistics T(s) = (Σ_<ij> s_i s_j, Σ_i s_i) and natural parameter θ = (β, h), so
+∇ log Z(θ) = E_θ[T] and ∇² log Z(θ) = Cov_θ[T].
+
+Exact log Z by enumeration (up to 25 spins) or by the row transfer matrix (narrower side up
+to 12, any length), chosen by cost; see :attr:`Ising.normalizer`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+from numpyro.distributions import constraints
+
+from bayesgen.errors import MethodError, ParameterError
+from bayesgen.model import Model, ParamSpec
+from bayesgen.normalizers import (
+    MAX_WIDTH,
+    binary_configurations,
+    enumerate_log_normalizer,
+    enumerate_log_weights,
+    ising_transfer_matrix_log_z,
+)
+from bayesgen.samplers import checkerboard
+from bayesgen.support import Spins
+
+__all__ = ["Ising"]
+
+MAX_ENUMERATION_SITES = 25  # log Z by enumeration: 2^25 configurations, about a second
+MAX_EXACT_SAMPLING_SITES = 20  # exact sampling holds all 2^n log-weights in memory
+NORMALIZERS = ("auto", "enumeration", "transfer_matrix")
+
+
+class Ising(Model):
+    """Periodic L x M Ising model with coupling ``beta`` and field ``h``.
+
+    Args:
+      shape: ``(L, M)``, both sides >= 2.
+      normalizer: ``"auto"`` (the cheaper exact strategy), ``"enumeration"`` or
+        ``"transfer_matrix"``.
+
+    Example:
+      >>> import jax, bayesgen as bg
+      >>> model = bg.models.Ising(shape=(4, 4))
+      >>> model.normalizer
+      'exact: transfer matrix'
+      >>> x = model.sample(jax.random.key(0), {"beta": 0.3, "h": 0.05}, 100)
+      >>> x.shape
+      (100, 4, 4)
+    """
+
+    name = "ising"
+
+    def __init__(self, shape: tuple[int, int] = (4, 4), *, normalizer: str = "auto"):
+        super().__init__()
+        try:
+            shape = tuple(int(s) for s in shape)
+        except (TypeError, ValueError):
+            raise ParameterError(f"Ising shape must be two integers (L, M); got {shape!r}") from None
+        if len(shape) != 2 or min(shape) < 2:
+            raise ParameterError(f"Ising shape must be (L, M) with L, M >= 2; got {shape}")
+        if normalizer not in NORMALIZERS:
+            raise MethodError(f"unknown normalizer {normalizer!r}; choose one of {NORMALIZERS}")
+        self.shape = shape
+        self.n_sites = shape[0] * shape[1]
+        self.support = Spins(shape)
+        self.params_spec = (
+            ParamSpec("beta", (), constraints.real, dist.Normal(0.0, 1.0),
+                      "coupling between bonded neighbours"),
+            ParamSpec("h", (), constraints.real, dist.Normal(0.0, 1.0), "external field"),
+        )
+        self._strategy = self._choose_normalizer(normalizer)
+        self.normalizer = {
+            "enumeration": "exact: enumeration",
+            "transfer_matrix": "exact: transfer matrix",
+            None: None,
+        }[self._strategy]
+        exact_sampling = self.n_sites <= MAX_EXACT_SAMPLING_SITES
+        self.sampler = (
+            "exact: enumeration" if exact_sampling
+            else "approximate: checkerboard Gibbs, one chain per datum, 1000 sweeps"
+        )
+
+    def _choose_normalizer(self, requested: str) -> str | None:
+        width, rows = min(self.shape), max(self.shape)
+        can_enumerate = self.n_sites <= MAX_ENUMERATION_SITES
+        can_transfer = width <= MAX_WIDTH
+        if requested == "enumeration" and not can_enumerate:
+            raise MethodError(
+                f"enumeration covers at most {MAX_ENUMERATION_SITES} spins; {self.shape} has "
+                f"{self.n_sites}. Use normalizer='transfer_matrix' (narrower side <= {MAX_WIDTH})"
+            )
+        if requested == "transfer_matrix" and not can_transfer:
+            raise MethodError(
+                f"the transfer matrix needs the narrower side <= {MAX_WIDTH}; {self.shape} is "
+                f"{width} wide"
+            )
+        if requested != "auto":
+            return requested
+        cost_enumeration = 2**self.n_sites * self.n_sites if can_enumerate else float("inf")
+        cost_transfer = 2 * rows * width * 4**width if can_transfer else float("inf")
+        if cost_enumeration == cost_transfer == float("inf"):
+            return None
+        return "enumeration" if cost_enumeration <= cost_transfer else "transfer_matrix"
+
+    def _intractable_reason(self) -> str:
+        return (
+            f"Ising {self.shape[0]}x{self.shape[1]} has no exact log normaliser: enumeration "
+            f"covers at most {MAX_ENUMERATION_SITES} spins and the transfer matrix a narrower "
+            f"side of at most {MAX_WIDTH}. Use a method that avoids Z (pseudo_likelihood, "
+            "contrastive_divergence, ratio_matching, exchange, pseudo_posterior) or estimate "
+            "log Z by annealed importance sampling"
+        )
+
+    def __repr__(self) -> str:
+        return f"Ising(shape={self.shape})"
+
+    # -- the density -------------------------------------------------------------------
+    @staticmethod
+    def sufficient_statistics(x: jax.Array) -> jax.Array:
+        """T(s) = (Σ_<ij> s_i s_j, Σ_i s_i) for one configuration of shape ``(L, M)``."""
+        bonds = jnp.sum(x * (jnp.roll(x, -1, axis=0) + jnp.roll(x, -1, axis=1)))
+        return jnp.stack([bonds, jnp.sum(x)])
+
+    def _log_unnormalized(self, params, x):
+        t = self.sufficient_statistics(x)
+        return params["beta"] * t[0] + params["h"] * t[1]
+
+    def _flat_log_f(self, theta, s_flat):
+        t = self.sufficient_statistics(s_flat.reshape(self.shape))
+        return theta[0] * t[0] + theta[1] * t[1]
+
+    def _log_normalizer(self, params):
+        if self._strategy == "enumeration":
+            theta = jnp.stack([params["beta"], params["h"]])
+            return enumerate_log_normalizer(self._flat_log_f, theta, self.n_sites)
+        return ising_transfer_matrix_log_z(params["beta"], params["h"], self.shape)
+
+    # -- simulation --------------------------------------------------------------------
+    def _sample(self, key, params, n, *, method: str = "auto", num_sweeps: int = 1000):
+        """Exact by enumeration up to 20 spins; otherwise (or ``method="gibbs"``) each datum
+        is the last state of its own checkerboard Gibbs chain after ``num_sweeps`` sweeps
+        from a uniform random start (independent across data, approximate through burn-in).
+        """
+        if method not in ("auto", "exact", "gibbs"):
+            raise MethodError(f"unknown sampling method {method!r}; use 'auto', 'exact' or 'gibbs'")
+        exact_ok = self.n_sites <= MAX_EXACT_SAMPLING_SITES
+        if method == "exact" and not exact_ok:
+            raise MethodError(
+                f"exact sampling enumerates 2^n states and covers at most "
+                f"{MAX_EXACT_SAMPLING_SITES} spins; {self.shape} has {self.n_sites}. "
+                "Use method='gibbs'"
+            )
+        if method == "gibbs" or not exact_ok:
+            draws = checkerboard.sample(
+                key, params["beta"], params["h"], self.shape,
+                num_chains=n, num_samples=1, burn_in=int(num_sweeps),
+            )
+            return draws[:, 0]
+        theta = jnp.stack([params["beta"], params["h"]])
+        log_w = enumerate_log_weights(self._flat_log_f, theta, self.n_sites)
+        cdf = jnp.cumsum(jnp.exp(log_w - log_w.max()))
+        u = jax.random.uniform(key, (n,), dtype=cdf.dtype) * cdf[-1]
+        idx = jnp.clip(jnp.searchsorted(cdf, u, side="right"), 0, cdf.size - 1)
+        return binary_configurations(idx.astype(jnp.int32), self.n_sites).reshape(n, *self.shape)

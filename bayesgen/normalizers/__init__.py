@@ -1,0 +1,18 @@
+"""Exact log-normaliser strategies, shared by both sides and by the evaluation layer."""
+
+from bayesgen.normalizers.enumeration import (
+    binary_configurations,
+    enumerate_log_normalizer,
+    enumerate_log_weights,
+)
+from bayesgen.normalizers.kaufman import ising_torus_log_z_kaufman
+from bayesgen.normalizers.transfer_matrix import MAX_WIDTH, ising_transfer_matrix_log_z
+
+__all__ = [
+    "MAX_WIDTH",
+    "binary_configurations",
+    "enumerate_log_normalizer",
+    "enumerate_log_weights",
+    "ising_torus_log_z_kaufman",
+    "ising_transfer_matrix_log_z",
+]

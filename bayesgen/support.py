@@ -1,0 +1,163 @@
+"""Data domains and their validation.
+
+A :class:`Support` knows the shape of one datum (``event_shape``) and which values are
+allowed. :meth:`Support.validate` checks a *batch* of data, shape ``(n, *event_shape)``, and
+raises :class:`~bayesgen.errors.DataError` naming the first bad datum and why. Every entry
+point of the package (models, fits, samplers, the CLI) validates through here, so the
+messages are the same everywhere.
+
+Validation needs concrete values: on traced arrays (inside ``jit``) only the shape is checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayesgen.errors import DataError
+
+__all__ = ["Binary", "FiniteSet", "Reals", "Spins", "Support"]
+
+
+def _float_dtype():
+    """The default floating dtype (float64 when ``jax_enable_x64`` is on, else float32)."""
+    return jnp.asarray(0.0).dtype
+
+
+def _position(flat_index: int, event_shape: tuple[int, ...]) -> str:
+    if not event_shape:
+        return ""
+    return f" at position {tuple(int(i) for i in np.unravel_index(flat_index, event_shape))}"
+
+
+class Support:
+    """A data domain: the shape of one datum and the values it may take."""
+
+    name: str = "support"
+
+    def __init__(self, event_shape: Sequence[int] = ()):
+        self.event_shape = tuple(int(s) for s in event_shape)
+
+    # -- to be specialised -------------------------------------------------------------
+    def _bad_values(self, x: np.ndarray) -> np.ndarray:
+        """Boolean mask, same shape as ``x``, of finite values outside the domain."""
+        return np.zeros(x.shape, dtype=bool)
+
+    def _describe_bad(self, value) -> str:
+        return f"value {value!r} is outside {self.name}"
+
+    def _hint(self, x: np.ndarray) -> str:
+        return ""
+
+    # -- shared ------------------------------------------------------------------------
+    def validate(self, data: jax.typing.ArrayLike) -> jax.Array:
+        """Check a batch of data and return it as a JAX array of the default float dtype.
+
+        Args:
+          data: array-like of shape ``(n, *event_shape)`` with ``n >= 1``.
+
+        Returns:
+          The data as a ``jax.Array`` of the default floating dtype.
+
+        Raises:
+          DataError: wrong shape, non-numeric, non-finite, or values outside the domain;
+            the message names the first bad datum (its index along axis 0) and why.
+        """
+        if isinstance(data, jax.core.Tracer):
+            self._check_shape(tuple(data.shape))
+            return data.astype(_float_dtype())
+        try:
+            x = np.asarray(data)
+        except Exception as err:  # ragged lists and the like
+            raise DataError(f"data could not be read as an array: {err}") from None
+        self._check_shape(x.shape)
+        if x.dtype == bool or not np.issubdtype(x.dtype, np.number):
+            raise DataError(
+                f"data must be numeric; got dtype {x.dtype}. Convert it to numbers in {self.name}."
+            )
+        if np.iscomplexobj(x):
+            raise DataError("data must be real; got complex numbers")
+        flat = x.reshape(x.shape[0], -1)
+        finite = np.isfinite(flat)
+        if not finite.all():
+            i = int(np.argmin(finite.all(axis=1)))
+            j = int(np.argmin(finite[i]))
+            raise DataError(
+                f"datum {i} has a non-finite value ({flat[i, j]}){_position(j, self.event_shape)}; "
+                "remove or impute missing values before fitting"
+            )
+        bad = self._bad_values(flat)
+        if bad.any():
+            i = int(np.argmax(bad.any(axis=1)))
+            j = int(np.argmax(bad[i]))
+            raise DataError(
+                f"datum {i}: {self._describe_bad(flat[i, j].item())}"
+                f"{_position(j, self.event_shape)}{self._hint(flat)}"
+            )
+        return jnp.asarray(x, dtype=_float_dtype())
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        want = "(n, " + ", ".join(map(str, self.event_shape)) + ")" if self.event_shape else "(n,)"
+        if shape == self.event_shape and self.event_shape:
+            raise DataError(
+                f"got a single datum of shape {shape}; pass a batch of shape {want}, "
+                "e.g. data[None] for one datum"
+            )
+        if len(shape) != len(self.event_shape) + 1 or tuple(shape[1:]) != self.event_shape:
+            raise DataError(
+                f"data must have shape {want} for {self.name} of event shape "
+                f"{self.event_shape}; got shape {tuple(shape)}"
+            )
+        if shape[0] == 0:
+            raise DataError("data are empty: need at least one datum")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(event_shape={self.event_shape})"
+
+
+class Reals(Support):
+    """Real vectors (or arrays) of a fixed shape; any finite value is allowed."""
+
+    name = "real numbers"
+
+
+class FiniteSet(Support):
+    """Arrays whose entries take values in a finite set (exact comparison)."""
+
+    def __init__(self, values: Sequence[float], event_shape: Sequence[int] = ()):
+        super().__init__(event_shape)
+        self.values = tuple(float(v) for v in values)
+        self.name = "{" + ", ".join(f"{v:g}" for v in self.values) + "}"
+
+    def _bad_values(self, x: np.ndarray) -> np.ndarray:
+        return ~np.isin(x, np.asarray(self.values, dtype=x.dtype))
+
+    def _describe_bad(self, value) -> str:
+        return f"value {value!r} is not in {self.name}"
+
+
+class Spins(FiniteSet):
+    """Spin configurations: every entry is -1 or +1."""
+
+    def __init__(self, event_shape: Sequence[int] = ()):
+        super().__init__((-1.0, 1.0), event_shape)
+
+    def _hint(self, x: np.ndarray) -> str:
+        if np.isin(x, (0, 1)).all():
+            return "; the data look like 0/1 bits: map them to spins with 2 * x - 1"
+        return ""
+
+
+class Binary(FiniteSet):
+    """Binary arrays: every entry is 0 or 1."""
+
+    def __init__(self, event_shape: Sequence[int] = ()):
+        super().__init__((0.0, 1.0), event_shape)
+
+    def _hint(self, x: np.ndarray) -> str:
+        if np.isin(x, (-1, 1)).all():
+            return "; the data look like -1/+1 spins: map them to bits with (x + 1) / 2"
+        return ""
