@@ -214,6 +214,17 @@ class Model:
             "or estimate log Z by annealed importance sampling"
         )
 
+    # -- moments (for checks) ----------------------------------------------------------
+    statistic_names: tuple[str, ...] = ()
+
+    def statistics(self, x: jax.Array) -> jax.Array:
+        """Summary statistics of ONE datum, shape ``(len(statistic_names),)``."""
+        raise NotImplementedError(f"{type(self).__name__} defines no statistics")
+
+    def expected_statistics(self, params: Mapping[str, jax.typing.ArrayLike]) -> jax.Array:
+        """E_θ[statistics(x)] computed exactly (closed form or from the exact normaliser)."""
+        raise NotImplementedError(f"{type(self).__name__} has no exact expected statistics")
+
     # -- simulation --------------------------------------------------------------------
     def sample(self, key: jax.Array, params: Mapping[str, jax.typing.ArrayLike], n: int, **options):
         """Draw ``n`` data, shape ``(n, *support.event_shape)``; :attr:`sampler` says how."""

@@ -47,14 +47,50 @@ class Gaussian(Model):
         self.dim = d = int(dim)
         self.support = Reals((d,))
         self.params_spec = (
-            ParamSpec("mu", (d,), constraints.real_vector,
-                      dist.Normal(jnp.zeros(d), 10.0).to_event(1), "mean"),
-            ParamSpec("precision", (d, d), constraints.positive_definite,
-                      dist.Wishart(float(d + 1), scale_matrix=jnp.eye(d)), "inverse covariance"),
+            ParamSpec(
+                "mu",
+                (d,),
+                constraints.real_vector,
+                dist.Normal(jnp.zeros(d), 10.0).to_event(1),
+                "mean",
+            ),
+            ParamSpec(
+                "precision",
+                (d, d),
+                constraints.positive_definite,
+                dist.Wishart(float(d + 1), scale_matrix=jnp.eye(d)),
+                "inverse covariance",
+            ),
         )
 
     def __repr__(self) -> str:
         return f"Gaussian(dim={self.dim})"
+
+    @classmethod
+    def from_shape(cls, shape: tuple[int, ...]) -> Gaussian:
+        """The CLI's constructor: ``--shape 3`` is a 3-dimensional Gaussian."""
+        if len(shape) != 1:
+            raise ParameterError(f"gaussian takes a shape D (the dimension), e.g. 2; got {shape}")
+        return cls(shape[0])
+
+    @property
+    def default_truth(self) -> dict:
+        return {"mu": jnp.zeros(self.dim), "precision": jnp.eye(self.dim)}
+
+    @property
+    def statistic_names(self) -> tuple[str, ...]:
+        d = self.dim
+        return tuple(f"x[{i}]" for i in range(d)) + tuple(f"x[{i}]^2" for i in range(d))
+
+    def statistics(self, x: jax.Array) -> jax.Array:
+        """Per coordinate: x_i, then x_i²."""
+        return jnp.concatenate([x, x**2])
+
+    def expected_statistics(self, params) -> jax.Array:
+        """E[x_i] = μ_i and E[x_i²] = μ_i² + (Λ⁻¹)_ii."""
+        params = self.check_params(params)
+        mu = params["mu"]
+        return jnp.concatenate([mu, mu**2 + jnp.diag(jnp.linalg.inv(params["precision"]))])
 
     def _log_unnormalized(self, params, x):
         r = x - params["mu"]

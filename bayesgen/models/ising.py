@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
-from bayesgen.errors import MethodError, ParameterError
+from bayesgen.errors import IntractableNormalizerError, MethodError, ParameterError
 from bayesgen.model import Model, ParamSpec
 from bayesgen.normalizers import (
     MAX_WIDTH,
@@ -62,7 +62,9 @@ class Ising(Model):
         try:
             shape = tuple(int(s) for s in shape)
         except (TypeError, ValueError):
-            raise ParameterError(f"Ising shape must be two integers (L, M); got {shape!r}") from None
+            raise ParameterError(
+                f"Ising shape must be two integers (L, M); got {shape!r}"
+            ) from None
         if len(shape) != 2 or min(shape) < 2:
             raise ParameterError(f"Ising shape must be (L, M) with L, M >= 2; got {shape}")
         if normalizer not in NORMALIZERS:
@@ -71,8 +73,13 @@ class Ising(Model):
         self.n_sites = shape[0] * shape[1]
         self.support = Spins(shape)
         self.params_spec = (
-            ParamSpec("beta", (), constraints.real, dist.Normal(0.0, 1.0),
-                      "coupling between bonded neighbours"),
+            ParamSpec(
+                "beta",
+                (),
+                constraints.real,
+                dist.Normal(0.0, 1.0),
+                "coupling between bonded neighbours",
+            ),
             ParamSpec("h", (), constraints.real, dist.Normal(0.0, 1.0), "external field"),
         )
         self._strategy = self._choose_normalizer(normalizer)
@@ -83,9 +90,22 @@ class Ising(Model):
         }[self._strategy]
         exact_sampling = self.n_sites <= MAX_EXACT_SAMPLING_SITES
         self.sampler = (
-            "exact: enumeration" if exact_sampling
+            "exact: enumeration"
+            if exact_sampling
             else "approximate: checkerboard Gibbs, one chain per datum, 1000 sweeps"
         )
+
+    @property
+    def default_truth(self) -> dict:
+        """The parameters the CLI simulates from when ``--truth`` is not given."""
+        return {"beta": 0.3, "h": 0.05}
+
+    @classmethod
+    def from_shape(cls, shape: tuple[int, ...]) -> Ising:
+        """The CLI's constructor: ``--shape 4x4``."""
+        if len(shape) != 2:
+            raise ParameterError(f"ising takes a shape LxM, e.g. 4x4; got {shape}")
+        return cls(shape)
 
     def _choose_normalizer(self, requested: str) -> str | None:
         width, rows = min(self.shape), max(self.shape)
@@ -132,11 +152,31 @@ class Ising(Model):
         t = self.sufficient_statistics(x)
         return params["beta"] * t[0] + params["h"] * t[1]
 
+    statistic_names = ("bonds", "magnetisation")
+
+    def statistics(self, x: jax.Array) -> jax.Array:
+        """The sufficient statistics T(s); see :meth:`sufficient_statistics`."""
+        return self.sufficient_statistics(x)
+
+    def expected_statistics(self, params) -> jax.Array:
+        """E_θ[T] = ∇_θ log Z(θ), exact (θ = (β, h) is the natural parameter)."""
+        params = self.check_params(params)
+        grad = jax.grad(self._log_normalizer)(params)
+        return jnp.stack([grad["beta"], grad["h"]])
+
+    def with_normalizer(self, normalizer: str) -> Ising:
+        """The same model with log Z computed by ``normalizer`` (see the constructor)."""
+        new = Ising(self.shape, normalizer=normalizer)
+        new._prior_overrides = dict(self._prior_overrides)
+        return new
+
     def _flat_log_f(self, theta, s_flat):
         t = self.sufficient_statistics(s_flat.reshape(self.shape))
         return theta[0] * t[0] + theta[1] * t[1]
 
     def _log_normalizer(self, params):
+        if self._strategy is None:
+            raise IntractableNormalizerError(self._intractable_reason())
         if self._strategy == "enumeration":
             theta = jnp.stack([params["beta"], params["h"]])
             return enumerate_log_normalizer(self._flat_log_f, theta, self.n_sites)
@@ -159,8 +199,13 @@ class Ising(Model):
             )
         if method == "gibbs" or not exact_ok:
             draws = checkerboard.sample(
-                key, params["beta"], params["h"], self.shape,
-                num_chains=n, num_samples=1, burn_in=int(num_sweeps),
+                key,
+                params["beta"],
+                params["h"],
+                self.shape,
+                num_chains=n,
+                num_samples=1,
+                burn_in=int(num_sweeps),
             )
             return draws[:, 0]
         theta = jnp.stack([params["beta"], params["h"]])

@@ -32,9 +32,7 @@ def forward_differentiated(fn):
             return fn(unravel(v))
 
         basis = jnp.eye(flat.size, dtype=flat.dtype)
-        value, grad = jax.vmap(
-            lambda t: jax.jvp(flat_fn, (flat,), (t,)), out_axes=(None, 0)
-        )(basis)
+        value, grad = jax.vmap(lambda t: jax.jvp(flat_fn, (flat,), (t,)), out_axes=(None, 0))(basis)
         dflat, _ = ravel_pytree(dparams)
         return value, jnp.dot(grad, dflat.astype(grad.dtype))
 

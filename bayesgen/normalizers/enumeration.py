@@ -32,9 +32,7 @@ def binary_configurations(index: jax.Array, n_sites: int, values=(-1.0, 1.0)) ->
 
 def _check_size(n_sites: int) -> None:
     if not 1 <= n_sites <= MAX_ENUMERATION_SITES:
-        raise ValueError(
-            f"enumeration covers 1 to {MAX_ENUMERATION_SITES} sites; got {n_sites}"
-        )
+        raise ValueError(f"enumeration covers 1 to {MAX_ENUMERATION_SITES} sites; got {n_sites}")
 
 
 def enumerate_log_normalizer(

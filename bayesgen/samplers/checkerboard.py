@@ -54,7 +54,9 @@ def sweep(key: jax.Array, spins: jax.Array, beta, h) -> jax.Array:
     keys = jax.random.split(key, num_colors)
     for c in range(num_colors):
         neighbours = (
-            jnp.roll(spins, 1, -1) + jnp.roll(spins, -1, -1) + jnp.roll(spins, 1, -2)
+            jnp.roll(spins, 1, -1)
+            + jnp.roll(spins, -1, -1)
+            + jnp.roll(spins, 1, -2)
             + jnp.roll(spins, -1, -2)
         )
         p_up = jax.nn.sigmoid(2.0 * (beta * neighbours + h))

@@ -1,0 +1,119 @@
+"""The Ising model: exact sampling, the Model API, and bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pytest
+
+import bayesgen as bg
+
+TRUTH = {"beta": 0.3, "h": 0.05}
+
+
+def test_exact_sampler_moments_within_standard_errors():
+    model = bg.models.Ising((4, 4))
+    assert model.sampler == "exact: enumeration"
+    n = 4000
+    x = model.sample(jax.random.key(0), TRUTH, n)
+    assert x.shape == (n, 4, 4)
+    model.validate(x)  # the sampler's output is in the support
+    t = np.asarray(jax.vmap(model.statistics)(x))
+    se = t.std(0, ddof=1) / np.sqrt(n)
+    exact = np.asarray(model.expected_statistics(TRUTH))
+    assert (np.abs(t.mean(0) - exact) < 4 * se).all()
+
+
+def test_large_lattice_samples_by_gibbs():
+    model = bg.models.Ising((6, 6))
+    assert model.sampler.startswith("approximate: checkerboard Gibbs")
+    n = 2000
+    x = model.sample(jax.random.key(1), TRUTH, n, num_sweeps=200)
+    t = np.asarray(jax.vmap(model.statistics)(x))
+    se = t.std(0, ddof=1) / np.sqrt(n)  # independent chains: iid draws
+    exact = np.asarray(model.expected_statistics(TRUTH))
+    assert (np.abs(t.mean(0) - exact) < 4 * se).all()
+    with pytest.raises(bg.MethodError, match="gibbs"):
+        model.sample(jax.random.key(1), TRUTH, 3, method="exact")
+
+
+def test_log_prob_normalises_and_log_likelihood_sums():
+    model = bg.models.Ising((2, 3))
+    from bayesgen.normalizers import binary_configurations
+
+    configs = binary_configurations(jnp.arange(64), 6).reshape(64, 2, 3)
+    lp = jax.vmap(model.log_prob, (None, 0))(TRUTH, configs)
+    np.testing.assert_allclose(jax.nn.logsumexp(lp), 0.0, atol=1e-12)
+    np.testing.assert_allclose(model.log_likelihood(TRUTH, configs), lp.sum(), rtol=1e-12)
+
+
+def test_param_names_prior_and_with_prior():
+    model = bg.models.Ising((4, 4))
+    assert model.param_names == ("beta", "h")
+    assert set(model.prior) == {"beta", "h"}
+    new = model.with_prior({"beta": dist.Uniform(0.0, 1.0)})
+    assert isinstance(new.prior["beta"], dist.Uniform)
+    assert isinstance(model.prior["beta"], dist.Normal)  # the original is unchanged
+    assert new.normalizer == model.normalizer
+    with pytest.raises(bg.ParameterError, match="no parameter 'gamma'"):
+        model.with_prior({"gamma": dist.Normal()})
+    with pytest.raises(bg.ParameterError, match="shape"):
+        model.with_prior({"beta": dist.Normal(jnp.zeros(2), 1.0)})
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (np.zeros((3, 4, 4)), "datum 0: value 0.0 is not in .*0/1 bits"),
+        (np.ones((3, 4, 4)) * np.array([1, 1, 2])[:, None, None], r"datum 2: value 2.0 .*\(0, 0\)"),
+        (np.ones((3, 4, 5)), r"shape \(n, 4, 4\)"),
+        (np.ones((4, 4)), "single datum"),
+        (np.ones((0, 4, 4)), "empty"),
+        (np.where(np.arange(48).reshape(3, 4, 4) == 21, np.nan, 1.0), r"datum 1 .*nan.* \(1, 1\)"),
+        (np.full((2, 4, 4), "a"), "numeric"),
+    ],
+    ids=["zero-spins", "two", "wrong-shape", "single", "empty", "nan", "strings"],
+)
+def test_bad_data_raise_data_error(data, match):
+    model = bg.models.Ising((4, 4))
+    with pytest.raises(bg.DataError, match=match):
+        model.validate(data)
+    with pytest.raises(bg.DataError):
+        model.log_likelihood(TRUTH, data)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"beta": np.nan, "h": 0.0}, "'beta' must be finite"),
+        ({"beta": 0.3, "h": np.inf}, "'h' must be finite"),
+        ({"beta": jnp.zeros(2), "h": 0.0}, r"'beta' must have shape \(\); got \(2,\)"),
+        ({"beta": 0.3}, r"missing \['h'\]"),
+        ({"beta": 0.3, "h": 0.0, "J": 1.0}, r"unknown \['J'\]"),
+        ([0.3, 0.0], "must be a dict"),
+        ({"beta": "x", "h": 0.0}, "not numeric"),
+    ],
+)
+def test_bad_parameters_raise_parameter_error(params, match):
+    model = bg.models.Ising((4, 4))
+    for call in (model.log_normalizer, lambda p: model.sample(jax.random.key(0), p, 2)):
+        with pytest.raises(bg.ParameterError, match=match):
+            call(params)
+
+
+def test_bad_construction():
+    with pytest.raises(bg.ParameterError, match="L, M >= 2"):
+        bg.models.Ising((1, 4))
+    with pytest.raises(bg.ParameterError, match="two integers"):
+        bg.models.Ising("4x4")
+    with pytest.raises(bg.MethodError, match="unknown normalizer"):
+        bg.models.Ising((4, 4), normalizer="magic")
+    with pytest.raises(bg.ParameterError, match="positive integer"):
+        bg.models.Ising((4, 4)).sample(jax.random.key(0), TRUTH, 0)
+    with pytest.raises(bg.DataError, match="one datum"):
+        bg.models.Ising((4, 4)).log_unnormalized(TRUTH, jnp.ones((2, 4, 4)))
+
+
+def test_errors_are_package_errors():
+    for cls in (bg.DataError, bg.ParameterError, bg.IntractableNormalizerError, bg.MethodError):
+        assert issubclass(cls, bg.BayesgenError)
