@@ -6,7 +6,7 @@ log Z need it, so enable it at your entry point with
 ``jax.config.update("jax_enable_x64", True)``, as the CLI and the tests do.
 """
 
-from bayesgen import models, normalizers, samplers
+from bayesgen import frequentist, models, normalizers, samplers
 from bayesgen.errors import (
     BayesgenError,
     DataError,
@@ -14,6 +14,7 @@ from bayesgen.errors import (
     MethodError,
     ParameterError,
 )
+from bayesgen.frequentist import FitResult, fit
 from bayesgen.model import Model, ParamSpec
 from bayesgen.support import Binary, Reals, Spins, Support
 
@@ -23,6 +24,7 @@ __all__ = [
     "BayesgenError",
     "Binary",
     "DataError",
+    "FitResult",
     "IntractableNormalizerError",
     "MethodError",
     "Model",
@@ -31,6 +33,8 @@ __all__ = [
     "Reals",
     "Spins",
     "Support",
+    "fit",
+    "frequentist",
     "models",
     "normalizers",
     "samplers",

@@ -214,6 +214,26 @@ class Model:
             "or estimate log Z by annealed importance sampling"
         )
 
+    def log_conditionals(self, params: Params, x: jax.Array) -> jax.Array:
+        """log p_θ(x_i | x_{-i}) at the observed value of every site of ONE datum.
+
+        Z(θ) cancels from each conditional. Generic version for a two-valued support: one
+        evaluation of log f per site with that site flipped. Models override it with a
+        closed form where they have one. Returns an array of shape ``event_shape``.
+        """
+        values = getattr(self.support, "values", ())
+        if len(values) != 2:
+            raise NotImplementedError(f"{type(self).__name__} has no full conditionals")
+        flat = x.reshape(-1)
+        other = values[0] + values[1] - flat
+
+        def flipped(i):
+            return self._log_unnormalized(params, flat.at[i].set(other[i]).reshape(x.shape))
+
+        lf = self._log_unnormalized(params, x)
+        lf_flip = jax.vmap(flipped)(jnp.arange(flat.size))
+        return (lf - jnp.logaddexp(lf, lf_flip)).reshape(x.shape)
+
     # -- moments (for checks) ----------------------------------------------------------
     statistic_names: tuple[str, ...] = ()
 

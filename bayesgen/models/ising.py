@@ -170,6 +170,12 @@ class Ising(Model):
         new._prior_overrides = dict(self._prior_overrides)
         return new
 
+    def log_conditionals(self, params, x):
+        """log p(s_i | s_-i) = -softplus(-2 s_i η_i), η_i = β Σ_{j ~ i} s_j + h (Besag 1975)."""
+        neighbours = jnp.roll(x, 1, 0) + jnp.roll(x, -1, 0) + jnp.roll(x, 1, 1) + jnp.roll(x, -1, 1)
+        eta = params["beta"] * neighbours + params["h"]
+        return -jax.nn.softplus(-2.0 * x * eta)
+
     def _flat_log_f(self, theta, s_flat):
         t = self.sufficient_statistics(s_flat.reshape(self.shape))
         return theta[0] * t[0] + theta[1] * t[1]

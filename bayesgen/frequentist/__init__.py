@@ -1,0 +1,16 @@
+"""The frequentist side: one optax fit driver and the estimators, one file each."""
+
+from bayesgen.frequentist.base import Estimator
+from bayesgen.frequentist.driver import ESTIMATORS, FitResult, fit, fit_replicates
+from bayesgen.frequentist.exact_mle import ExactMLE
+from bayesgen.frequentist.pseudo_likelihood import PseudoLikelihood
+
+__all__ = [
+    "ESTIMATORS",
+    "Estimator",
+    "ExactMLE",
+    "FitResult",
+    "PseudoLikelihood",
+    "fit",
+    "fit_replicates",
+]
