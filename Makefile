@@ -8,10 +8,12 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
-	@if ! $(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then \
+	@if ! { $(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' \
+	        && $(PY) -m pip --version; } >/dev/null 2>&1; then \
 	    python=$$(sh tools/find-python.sh) || exit 1; \
 	    echo "creating $(VENV) with $$python"; \
-	    rm -rf $(VENV) && "$$python" -m venv $(VENV) || exit 1; \
+	    rm -rf $(VENV); \
+	    "$$python" -m venv $(VENV) || { rm -rf $(VENV); exit 1; }; \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -179,7 +179,9 @@ class Model:
                 f"log_unnormalized takes one datum of shape {self.support.event_shape}; got "
                 f"shape {tuple(jnp.shape(x))} (use jax.vmap over a batch)"
             )
-        return self._log_unnormalized(params, jnp.asarray(x, dtype=_float_dtype()))
+        if not _is_traced(x):
+            x = self.support.validate(jnp.asarray(x)[None])[0]
+        return self._log_unnormalized(params, x.astype(_float_dtype()))
 
     @property
     def has_exact_normalizer(self) -> bool:
@@ -248,9 +250,15 @@ class Model:
     # -- simulation --------------------------------------------------------------------
     def sample(self, key: jax.Array, params: Mapping[str, jax.typing.ArrayLike], n: int, **options):
         """Draw ``n`` data, shape ``(n, *support.event_shape)``; :attr:`sampler` says how."""
-        if int(n) != n or n < 1:
+        if not isinstance(n, int | np.integer) or n < 1:
             raise ParameterError(f"n must be a positive integer; got {n!r}")
-        return self._sample(key, self.check_params(params), int(n), **options)
+        params = self.check_params(params)
+        try:
+            return self._sample(key, params, int(n), **options)
+        except TypeError as err:
+            if "unexpected keyword" in str(err):
+                raise ParameterError(f"{self!r}.sample: {err}") from None
+            raise
 
     # -- to be specialised -------------------------------------------------------------
     def _log_unnormalized(self, params: Params, x: jax.Array) -> jax.Array:

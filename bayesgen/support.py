@@ -80,7 +80,7 @@ class Support:
             )
         if np.iscomplexobj(x):
             raise DataError("data must be real; got complex numbers")
-        flat = x.reshape(x.shape[0], -1)
+        flat = x.reshape(x.shape[0], -1).astype(np.float64)
         finite = np.isfinite(flat)
         if not finite.all():
             i = int(np.argmin(finite.all(axis=1)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
@@ -26,6 +27,8 @@ from bayesgen.normalizers import (
     enumerate_log_normalizer,
     enumerate_log_weights,
     ising_transfer_matrix_log_z,
+    ising_transfer_matrix_sample,
+    transfer_matrix_sampling_cost,
 )
 from bayesgen.samplers import checkerboard
 from bayesgen.support import Spins
@@ -34,6 +37,7 @@ __all__ = ["Ising"]
 
 MAX_ENUMERATION_SITES = 25  # log Z by enumeration: 2^25 configurations, about a second
 MAX_EXACT_SAMPLING_SITES = 20  # exact sampling holds all 2^n log-weights in memory
+MAX_TM_SAMPLING = 2**26  # transfer-matrix sampling holds rows x 4^width entries
 NORMALIZERS = ("auto", "enumeration", "transfer_matrix")
 
 
@@ -60,6 +64,8 @@ class Ising(Model):
     def __init__(self, shape: tuple[int, int] = (4, 4), *, normalizer: str = "auto"):
         super().__init__()
         try:
+            if any(int(s) != s for s in shape):
+                raise ValueError
             shape = tuple(int(s) for s in shape)
         except (TypeError, ValueError):
             raise ParameterError(
@@ -88,12 +94,17 @@ class Ising(Model):
             "transfer_matrix": "exact: transfer matrix",
             None: None,
         }[self._strategy]
-        exact_sampling = self.n_sites <= MAX_EXACT_SAMPLING_SITES
-        self.sampler = (
-            "exact: enumeration"
-            if exact_sampling
-            else "approximate: checkerboard Gibbs, one chain per datum, 1000 sweeps"
-        )
+        if self.n_sites <= MAX_EXACT_SAMPLING_SITES:
+            self._sampling = "enumeration"
+        elif min(shape) <= MAX_WIDTH and transfer_matrix_sampling_cost(shape) <= MAX_TM_SAMPLING:
+            self._sampling = "transfer_matrix"
+        else:
+            self._sampling = "gibbs"
+        self.sampler = {
+            "enumeration": "exact: enumeration",
+            "transfer_matrix": "exact: transfer matrix, row by row",
+            "gibbs": "approximate: checkerboard Gibbs, one chain per datum, 1000 sweeps",
+        }[self._sampling]
 
     @property
     def default_truth(self) -> dict:
@@ -190,20 +201,22 @@ class Ising(Model):
 
     # -- simulation --------------------------------------------------------------------
     def _sample(self, key, params, n, *, method: str = "auto", num_sweeps: int = 1000):
-        """Exact by enumeration up to 20 spins; otherwise (or ``method="gibbs"``) each datum
-        is the last state of its own checkerboard Gibbs chain after ``num_sweeps`` sweeps
-        from a uniform random start (independent across data, approximate through burn-in).
+        """Exact where it is affordable: by enumeration up to 20 spins (inverse CDF in float64
+        on the host), else row by row with the transfer matrix (narrower side <= 12 and
+        rows x 4^width <= 2^26). Otherwise, or with ``method="gibbs"``, each datum is the last
+        state of its own checkerboard Gibbs chain after ``num_sweeps`` sweeps from a uniform
+        random start: approximate, and biased below the critical temperature, where chains
+        rarely cross between the two magnetised phases.
         """
         if method not in ("auto", "exact", "gibbs"):
             raise MethodError(f"unknown sampling method {method!r}; use 'auto', 'exact' or 'gibbs'")
-        exact_ok = self.n_sites <= MAX_EXACT_SAMPLING_SITES
-        if method == "exact" and not exact_ok:
+        if method == "exact" and self._sampling == "gibbs":
             raise MethodError(
-                f"exact sampling enumerates 2^n states and covers at most "
-                f"{MAX_EXACT_SAMPLING_SITES} spins; {self.shape} has {self.n_sites}. "
+                f"exact sampling of {self.shape} is out of reach (more than "
+                f"{MAX_EXACT_SAMPLING_SITES} spins and a transfer matrix too large). "
                 "Use method='gibbs'"
             )
-        if method == "gibbs" or not exact_ok:
+        if method == "gibbs" or self._sampling == "gibbs":
             draws = checkerboard.sample(
                 key,
                 params["beta"],
@@ -214,9 +227,14 @@ class Ising(Model):
                 burn_in=int(num_sweeps),
             )
             return draws[:, 0]
+        if self._sampling == "transfer_matrix":
+            return ising_transfer_matrix_sample(key, params["beta"], params["h"], self.shape, n)
         theta = jnp.stack([params["beta"], params["h"]])
-        log_w = enumerate_log_weights(self._flat_log_f, theta, self.n_sites)
-        cdf = jnp.cumsum(jnp.exp(log_w - log_w.max()))
-        u = jax.random.uniform(key, (n,), dtype=cdf.dtype) * cdf[-1]
-        idx = jnp.clip(jnp.searchsorted(cdf, u, side="right"), 0, cdf.size - 1)
-        return binary_configurations(idx.astype(jnp.int32), self.n_sites).reshape(n, *self.shape)
+        log_w = np.asarray(enumerate_log_weights(self._flat_log_f, theta, self.n_sites), np.float64)
+        cdf = np.cumsum(np.exp(log_w - log_w.max()))
+        bits = np.asarray(jax.random.bits(key, (n, 2), jnp.uint32), dtype=np.float64)
+        u = (bits[:, 0] + bits[:, 1] / 2.0**32) / 2.0**32 * cdf[-1]  # 64 random bits each
+        idx = np.minimum(np.searchsorted(cdf, u, side="right"), cdf.size - 1)
+        return binary_configurations(jnp.asarray(idx, jnp.int32), self.n_sites).reshape(
+            n, *self.shape
+        )

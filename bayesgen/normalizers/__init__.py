@@ -6,7 +6,12 @@ from bayesgen.normalizers.enumeration import (
     enumerate_log_weights,
 )
 from bayesgen.normalizers.kaufman import ising_torus_log_z_kaufman
-from bayesgen.normalizers.transfer_matrix import MAX_WIDTH, ising_transfer_matrix_log_z
+from bayesgen.normalizers.transfer_matrix import (
+    MAX_WIDTH,
+    ising_transfer_matrix_log_z,
+    ising_transfer_matrix_sample,
+    transfer_matrix_sampling_cost,
+)
 
 __all__ = [
     "MAX_WIDTH",
@@ -15,4 +20,6 @@ __all__ = [
     "enumerate_log_weights",
     "ising_torus_log_z_kaufman",
     "ising_transfer_matrix_log_z",
+    "ising_transfer_matrix_sample",
+    "transfer_matrix_sampling_cost",
 ]

@@ -56,6 +56,8 @@ def enumerate_log_normalizer(
       The scalar log normaliser; differentiable in ``params`` (forward mode inside).
     """
     _check_size(n_sites)
+    if chunk_size < 1 or chunk_size & (chunk_size - 1):
+        raise ValueError(f"chunk_size must be a power of two; got {chunk_size}")
     total = 2**n_sites
     chunk = min(total, int(chunk_size))
     n_chunks = total // chunk

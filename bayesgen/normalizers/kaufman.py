@@ -16,6 +16,7 @@ References:
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 __all__ = ["ising_torus_log_z_kaufman"]
@@ -36,6 +37,8 @@ def ising_torus_log_z_kaufman(beta, shape: tuple[int, int]):
     m, n = shape
     if m < 2 or n < 2:
         raise ValueError(f"Kaufman's formula needs both sides >= 2; got {shape}")
+    if not isinstance(beta, jax.core.Tracer) and not bool(jnp.all(jnp.asarray(beta) > 0)):
+        raise ValueError(f"Kaufman's formula as written here needs beta > 0; got {beta}")
     beta = jnp.asarray(beta)
     k = jnp.arange(2 * n)
     c = jnp.cosh(2 * beta) / jnp.tanh(2 * beta) - jnp.cos(jnp.pi * k / n)

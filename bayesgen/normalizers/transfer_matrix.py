@@ -24,7 +24,12 @@ import jax.numpy as jnp
 from bayesgen.normalizers._forward import forward_differentiated
 from bayesgen.normalizers.enumeration import binary_configurations
 
-__all__ = ["MAX_WIDTH", "ising_transfer_matrix_log_z"]
+__all__ = [
+    "MAX_WIDTH",
+    "ising_transfer_matrix_log_z",
+    "ising_transfer_matrix_sample",
+    "transfer_matrix_sampling_cost",
+]
 
 MAX_WIDTH = 12
 
@@ -75,3 +80,51 @@ def ising_transfer_matrix_log_z(beta: jax.Array, h: jax.Array, shape: tuple[int,
         return log_c + rows * log_scale_per_row + jnp.log(jnp.trace(x))
 
     return forward_differentiated(raw)(jnp.stack([jnp.asarray(beta), jnp.asarray(h)]))
+
+
+def transfer_matrix_sampling_cost(shape: tuple[int, int]) -> int:
+    """Matrix entries held by :func:`ising_transfer_matrix_sample` (rows x 4^width)."""
+    return max(shape) * 4 ** min(shape)
+
+
+def ising_transfer_matrix_sample(key, beta, h, shape: tuple[int, int], n: int) -> jax.Array:
+    """``n`` exact draws from the periodic Ising model, row by row, shape ``(n, L, M)``.
+
+    With M[a, b] = exp(E(a)) K[a, b] the row-to-row matrix, the rows σ_1..σ_R have weight
+    Π_r M[σ_r, σ_{r+1}] (σ_{R+1} = σ_1). Draw σ_1 from diag(M^R), then each next row from
+    P(σ_{r+1} | σ_r, σ_1) ∝ M[σ_r, σ_{r+1}] (M^{R-r})[σ_{r+1}, σ_1]. The powers M^k are
+    precomputed (each rescaled to max 1): memory ``rows * 4^width`` entries.
+    """
+    rows, width = max(shape), min(shape)
+    n_states = 2**width
+    states = binary_configurations(jnp.arange(n_states, dtype=jnp.int32), width)
+    e_row = beta * jnp.sum(states * jnp.roll(states, -1, axis=1), axis=1) + h * states.sum(1)
+    log_m = (e_row - e_row.max())[:, None] + beta * (states @ states.T - width)
+    m = jnp.exp(log_m - log_m.max())
+
+    def next_power(p, _):
+        p = m @ p
+        p = p / p.max()
+        return p, p
+
+    # powers[k] = M^(k+1) / scale, k = 0..rows-1
+    _, powers = jax.lax.scan(next_power, jnp.eye(n_states, dtype=m.dtype), None, length=rows)
+    tiny = jnp.finfo(m.dtype).tiny
+
+    def draw(k):
+        k0, k_rows = jax.random.split(k)
+        first = jax.random.categorical(k0, jnp.log(jnp.diagonal(powers[rows - 1]) + tiny))
+
+        def step(prev, inp):
+            k_r, r = inp  # drawing row r + 1 (0-based r from 1 to rows - 1)
+            logits = jnp.log(m[prev] + tiny) + jnp.log(powers[rows - r - 1][:, first] + tiny)
+            nxt = jax.random.categorical(k_r, logits)
+            return nxt, nxt
+
+        _, rest = jax.lax.scan(
+            step, first, (jax.random.split(k_rows, rows - 1), jnp.arange(1, rows))
+        )
+        return states[jnp.concatenate([first[None], rest])]  # (rows, width)
+
+    draws = jax.vmap(draw)(jax.random.split(key, n))
+    return draws if shape[0] >= shape[1] else jnp.swapaxes(draws, 1, 2)

@@ -24,17 +24,38 @@ def test_exact_sampler_moments_within_standard_errors():
     assert (np.abs(t.mean(0) - exact) < 4 * se).all()
 
 
-def test_large_lattice_samples_by_gibbs():
-    model = bg.models.Ising((6, 6))
-    assert model.sampler.startswith("approximate: checkerboard Gibbs")
-    n = 2000
-    x = model.sample(jax.random.key(1), TRUTH, n, num_sweeps=200)
+@pytest.mark.parametrize(
+    ("shape", "params"),
+    [
+        ((5, 5), {"beta": 0.6, "h": 0.05}),
+        ((7, 4), {"beta": 0.3, "h": -0.1}),
+        ((3, 9), {"beta": 1.0, "h": 0.02}),
+    ],
+    ids=["5x5-cold", "7x4-hot", "3x9-cold"],
+)
+def test_transfer_matrix_sampler_is_exact_beyond_enumeration(shape, params):
+    # Cold lattices too, where independent Gibbs chains stay stuck in the wrong phase.
+    model = bg.models.Ising(shape)
+    assert model.sampler == "exact: transfer matrix, row by row"
+    n = 5000
+    x = model.sample(jax.random.key(1), params, n)
+    assert x.shape == (n, *shape)
     t = np.asarray(jax.vmap(model.statistics)(x))
-    se = t.std(0, ddof=1) / np.sqrt(n)  # independent chains: iid draws
-    exact = np.asarray(model.expected_statistics(TRUTH))
-    assert (np.abs(t.mean(0) - exact) < 4 * se).all()
+    se = t.std(0, ddof=1) / np.sqrt(n)  # iid draws
+    exact = np.asarray(model.expected_statistics(params))
+    assert (np.abs(t.mean(0) - exact) < 4 * se).all(), (t.mean(0), exact, se)
+
+
+def test_large_lattice_samples_by_gibbs():
+    model = bg.models.Ising((16, 16))
+    assert model.sampler.startswith("approximate: checkerboard Gibbs")
+    x = model.sample(jax.random.key(1), TRUTH, 20, num_sweeps=50)
+    assert x.shape == (20, 16, 16)
+    model.validate(x)
     with pytest.raises(bg.MethodError, match="gibbs"):
         model.sample(jax.random.key(1), TRUTH, 3, method="exact")
+    with pytest.raises(bg.ParameterError, match="unexpected keyword"):
+        model.sample(jax.random.key(1), TRUTH, 3, sweeps=10)
 
 
 def test_log_prob_normalises_and_log_likelihood_sums():
@@ -110,6 +131,14 @@ def test_bad_construction():
         bg.models.Ising((4, 4), normalizer="magic")
     with pytest.raises(bg.ParameterError, match="positive integer"):
         bg.models.Ising((4, 4)).sample(jax.random.key(0), TRUTH, 0)
+    with pytest.raises(bg.ParameterError, match="positive integer"):
+        bg.models.Ising((4, 4)).sample(jax.random.key(0), TRUTH, None)
+    with pytest.raises(bg.ParameterError, match="two integers"):
+        bg.models.Ising((4.7, 4))
+    with pytest.raises(bg.DataError, match="not in"):
+        bg.models.Ising((4, 4)).log_unnormalized(TRUTH, np.zeros((4, 4)))
+    with pytest.raises(bg.DataError, match="not in"):
+        bg.models.Ising((4, 4)).validate(np.full((2, 4, 4), 3, dtype=np.uint8))
     with pytest.raises(bg.DataError, match="one datum"):
         bg.models.Ising((4, 4)).log_unnormalized(TRUTH, jnp.ones((2, 4, 4)))
 
