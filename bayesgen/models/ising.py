@@ -202,8 +202,9 @@ class Ising(Model):
     # -- simulation --------------------------------------------------------------------
     def _sample(self, key, params, n, *, method: str = "auto", num_sweeps: int = 1000):
         """Exact where it is affordable: by enumeration up to 20 spins (inverse CDF in float64
-        on the host), else row by row with the transfer matrix (narrower side <= 12 and
-        rows x 4^width <= 2^26). Otherwise, or with ``method="gibbs"``, each datum is the last
+        on the host; on the device in the default dtype when traced under jit/vmap), else
+        row by row with the transfer matrix (narrower side <= 12 and rows x 4^width <= 2^26).
+        Otherwise, or with ``method="gibbs"``, each datum is the last
         state of its own checkerboard Gibbs chain after ``num_sweeps`` sweeps from a uniform
         random start: approximate, and biased below the critical temperature, where chains
         rarely cross between the two magnetised phases.
@@ -230,11 +231,17 @@ class Ising(Model):
         if self._sampling == "transfer_matrix":
             return ising_transfer_matrix_sample(key, params["beta"], params["h"], self.shape, n)
         theta = jnp.stack([params["beta"], params["h"]])
-        log_w = np.asarray(enumerate_log_weights(self._flat_log_f, theta, self.n_sites), np.float64)
-        cdf = np.cumsum(np.exp(log_w - log_w.max()))
-        bits = np.asarray(jax.random.bits(key, (n, 2), jnp.uint32), dtype=np.float64)
-        u = (bits[:, 0] + bits[:, 1] / 2.0**32) / 2.0**32 * cdf[-1]  # 64 random bits each
-        idx = np.minimum(np.searchsorted(cdf, u, side="right"), cdf.size - 1)
+        log_w = enumerate_log_weights(self._flat_log_f, theta, self.n_sites)
+        if any(isinstance(a, jax.core.Tracer) for a in (log_w, key)):  # under jit/vmap
+            cdf = jnp.cumsum(jnp.exp(log_w - log_w.max()))
+            u = jax.random.uniform(key, (n,), dtype=cdf.dtype) * cdf[-1]
+            idx = jnp.minimum(jnp.searchsorted(cdf, u, side="right"), cdf.size - 1)
+        else:  # concrete: inverse CDF in float64 with 64 random bits, whatever the JAX dtype
+            log_w = np.asarray(log_w, np.float64)
+            cdf = np.cumsum(np.exp(log_w - log_w.max()))
+            bits = np.asarray(jax.random.bits(key, (n, 2), jnp.uint32), dtype=np.float64)
+            u = (bits[:, 0] + bits[:, 1] / 2.0**32) / 2.0**32 * cdf[-1]
+            idx = np.minimum(np.searchsorted(cdf, u, side="right"), cdf.size - 1)
         return binary_configurations(jnp.asarray(idx, jnp.int32), self.n_sites).reshape(
             n, *self.shape
         )
