@@ -4,6 +4,8 @@ from bayesgen.frequentist.base import Estimator
 from bayesgen.frequentist.driver import ESTIMATORS, FitResult, fit, fit_replicates
 from bayesgen.frequentist.exact_mle import ExactMLE
 from bayesgen.frequentist.pseudo_likelihood import PseudoLikelihood
+from bayesgen.frequentist.ratio_matching import RatioMatching
+from bayesgen.frequentist.score_matching import ScoreMatching
 
 __all__ = [
     "ESTIMATORS",
@@ -11,6 +13,8 @@ __all__ = [
     "ExactMLE",
     "FitResult",
     "PseudoLikelihood",
+    "RatioMatching",
+    "ScoreMatching",
     "fit",
     "fit_replicates",
 ]

@@ -19,7 +19,7 @@ from bayesgen.errors import MethodError
 
 @functools.cache
 def lbfgs() -> optax.GradientTransformationExtraArgs:
-    """The default optimiser of deterministic, smooth objectives (one shared instance, so
+    """The default optimiser (L-BFGS) of deterministic, smooth objectives (one shared instance, so
     fits that use it share compiled code)."""
     return optax.lbfgs()
 

@@ -27,11 +27,15 @@ from bayesgen.errors import MethodError
 from bayesgen.frequentist.base import Estimator
 from bayesgen.frequentist.exact_mle import ExactMLE
 from bayesgen.frequentist.pseudo_likelihood import PseudoLikelihood
+from bayesgen.frequentist.ratio_matching import RatioMatching
+from bayesgen.frequentist.score_matching import ScoreMatching
 from bayesgen.frequentist.uncertainty import flat_names, sandwich_covariance
 
 ESTIMATORS: dict[str, type[Estimator]] = {
     "exact_mle": ExactMLE,
     "pseudo_likelihood": PseudoLikelihood,
+    "ratio_matching": RatioMatching,
+    "score_matching": ScoreMatching,
 }
 
 
@@ -111,14 +115,15 @@ def _initial_carry(opt, u0):
     return (u0, u0, opt.init(u0), jnp.zeros((), jnp.int32), -jnp.ones((), jnp.int32))
 
 
-def _run_steps(model, est, opt, length, batch_size, carry, data, key):
-    """``length`` optimiser steps as one scan over the carry of :func:`_initial_carry`.
+def _make_step(model, est, opt, batch_size, data, key):
+    """One optimiser step on the carry of :func:`_initial_carry`; returns
+    ``(carry, loss at u, gradient norm at u)``.
 
     When the loss at ``u`` (or the update) is non-finite, the fit freezes at the previous
     parameters, the last whose loss was finite, and records the step."""
     n = data.shape[0]
 
-    def body(carry, _):
+    def step_fn(carry):
         u, prev, state, step, failed = carry
         k = jax.random.fold_in(key, step)
         batch = data
@@ -129,7 +134,11 @@ def _run_steps(model, est, opt, length, batch_size, carry, data, key):
             return est.loss(model, _constrain(model, v), batch, k)
 
         value, grad = jax.value_and_grad(objective)(u)
-        updates, new_state = opt.update(grad, state, u, value=value, grad=grad, value_fn=objective)
+        if isinstance(opt, optax.GradientTransformationExtraArgs):  # L-BFGS's line search
+            extra = {"value": value, "grad": grad, "value_fn": objective}
+        else:
+            extra = {}
+        updates, new_state = opt.update(grad, state, u, **extra)
         new_u = optax.apply_updates(u, updates)
         finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(ravel_pytree(new_u)[0]))
         ok = finite & (failed < 0)
@@ -140,9 +149,38 @@ def _run_steps(model, est, opt, length, batch_size, carry, data, key):
         u = jax.tree.map(keep, new_u, frozen)
         state = jax.tree.map(keep, new_state, state)
         failed = jnp.where(newly_failed, step, failed)
-        return (u, new_prev, state, step + 1, failed), jnp.where(failed < 0, value, jnp.nan)
+        grad_norm = jnp.linalg.norm(ravel_pytree(grad)[0])
+        return (u, new_prev, state, step + 1, failed), value, grad_norm
+
+    return step_fn
+
+
+def _run_steps(model, est, opt, length, batch_size, carry, data, key):
+    """``length`` optimiser steps as one scan; the loss trace is NaN from a failure on."""
+    step_fn = _make_step(model, est, opt, batch_size, data, key)
+
+    def body(carry, _):
+        carry, value, _ = step_fn(carry)
+        return carry, jnp.where(carry[4] < 0, value, jnp.nan)
 
     return jax.lax.scan(body, carry, None, length=length)
+
+
+def _run_to_tolerance(model, est, opt, max_steps, carry, data, key):
+    """Full-batch steps until the gradient norm is below the estimator's tolerance, a failure,
+    or ``max_steps``: a ``while_loop``, so a vmapped study stops when every replicate has."""
+    step_fn = _make_step(model, est, opt, None, data, key)
+
+    def cond(state):
+        carry, grad_norm = state
+        return (carry[3] < max_steps) & (carry[4] < 0) & (grad_norm > est.gradient_tolerance)
+
+    def body(state):
+        carry, _, grad_norm = step_fn(state[0])
+        return carry, grad_norm
+
+    carry, _ = jax.lax.while_loop(cond, body, (carry, jnp.asarray(jnp.inf, data.dtype)))
+    return carry
 
 
 _run_steps_jit = jax.jit(_run_steps, static_argnums=(0, 1, 2, 3, 4))
@@ -190,7 +228,7 @@ def fit(
     est.check(model)
     data = model.validate(data)
     key = jax.random.key(0) if key is None else key
-    opt = optax.with_extra_args_support(optimizer or est.default_optimizer())
+    opt = optimizer or est.default_optimizer()
     num_steps = int(num_steps or est.default_num_steps)
     if batch_size is not None and not 1 <= batch_size <= data.shape[0]:
         raise MethodError(f"batch_size must be in 1..{data.shape[0]}; got {batch_size}")
@@ -251,21 +289,22 @@ def fit(
 
 def fit_replicates(model, datasets, method, *, key=None, optimizer=None, num_steps=None):
     """Fit every dataset in ``datasets`` (shape ``(R, n, *event_shape)``) as one vmapped,
-    jitted computation. Returns ``(params, stderr, grad_norm, failed_step)`` with a leading
+    jitted computation, full batch, each fit stopping at the estimator's gradient tolerance
+    (or ``num_steps``). Returns ``(params, stderr, grad_norm, failed_step)`` with a leading
     replicate axis (params and stderr as dicts)."""
     est = resolve(method)
     est.check(model)
     datasets = jnp.stack([model.validate(d) for d in datasets])
     key = jax.random.key(0) if key is None else key
-    opt = optax.with_extra_args_support(optimizer or est.default_optimizer())
+    opt = optimizer or est.default_optimizer()
     num_steps = int(num_steps or est.default_num_steps)
     u0 = _initial_unconstrained(model, None, datasets.dtype)
     return _fit_many(model, est, opt, num_steps, u0, datasets, key)
 
 
 def _fit_one(model, est, opt, num_steps, u0, data, key):
-    (u, _, _, _, failed), _ = _run_steps(
-        model, est, opt, num_steps, None, _initial_carry(opt, u0), data, key
+    u, _, _, _, failed = _run_to_tolerance(
+        model, est, opt, num_steps, _initial_carry(opt, u0), data, key
     )
     params = _constrain(model, u)
     cov = sandwich_covariance(est, model, params, data, key)

@@ -23,7 +23,8 @@ class ExactMLE(Estimator):
         if not model.has_exact_normalizer:
             raise IntractableNormalizerError(
                 f"exact_mle needs an exact log Z, which {model!r} does not have; estimators that "
-                "avoid or approximate Z: pseudo_likelihood (discrete data)"
+                "avoid or approximate Z: pseudo_likelihood, ratio_matching (discrete data), "
+                "score_matching (real data)"
             )
 
     def per_datum_loss(self, model, params, x, key):

@@ -62,12 +62,13 @@ def test_pseudo_likelihood_generic_conditionals_match_the_closed_form(data):
 @pytest.mark.slow
 def test_replicate_study_bias_and_sandwich_coverage():
     """60 datasets as one vmapped study: no bias beyond 3 standard errors; 95% sandwich
-    intervals cover at a rate a binomial test accepts."""
+    intervals cover at a rate a binomial test accepts (ratio matching is an M-estimator too,
+    so its sandwich intervals are held to the same test)."""
     reps, n = 60, 1000
     keys = jax.random.split(jax.random.key(7), reps)
     datasets = jax.vmap(lambda k: MODEL.sample(k, TRUTH, n))(keys)
     truth = np.array([TRUTH["beta"], TRUTH["h"]])
-    for method in ("exact_mle", "pseudo_likelihood"):
+    for method in ("exact_mle", "pseudo_likelihood", "ratio_matching"):
         params, stderr, grad_norm, failed = fit_replicates(MODEL, datasets, method)
         est = np.stack([params["beta"], params["h"]], axis=1)
         se = np.stack([stderr["beta"], stderr["h"]], axis=1)
@@ -99,11 +100,17 @@ def test_new_data_of_the_same_shape_does_not_recompile(data):
 
 
 def test_unknown_and_inapplicable_methods():
-    with pytest.raises(bg.MethodError, match="available: exact_mle, pseudo_likelihood"):
+    with pytest.raises(
+        bg.MethodError,
+        match="available: exact_mle, pseudo_likelihood, ratio_matching, score_matching",
+    ):
         bg.fit(MODEL, np.ones((3, 4, 4)), "magic")
     gaussian = bg.models.Gaussian(2)
-    with pytest.raises(bg.MethodError, match="not binary"):
-        bg.fit(gaussian, np.zeros((5, 2)), "pseudo_likelihood")
+    for method in ("pseudo_likelihood", "ratio_matching"):
+        with pytest.raises(bg.MethodError, match="not binary"):
+            bg.fit(gaussian, np.zeros((5, 2)), method)
+    with pytest.raises(bg.MethodError, match="not real"):
+        bg.fit(MODEL, np.ones((5, 4, 4)), "score_matching")
     with pytest.raises(bg.IntractableNormalizerError, match="pseudo_likelihood"):
         bg.fit(bg.models.Ising((16, 16)), np.ones((3, 16, 16)), "exact_mle")
     with pytest.raises(bg.DataError, match="datum 1"):
@@ -140,4 +147,19 @@ def test_gaussian_exact_mle_is_the_closed_form():
     # Standard error of the mean from the sandwich equals sqrt(diag(S) / n).
     np.testing.assert_allclose(
         result.stderr["mu"], np.sqrt(np.diag(np.cov(x.T, bias=True)) / 500), rtol=1e-6
+    )
+
+
+def test_score_matching_equals_the_gaussian_closed_form():
+    # For a Gaussian, score matching's estimate is the MLE: the sample mean and the inverse
+    # of the biased sample covariance (Hyvärinen 2005, section 3).
+    model = bg.models.Gaussian(3)
+    cov = np.array([[1.0, 0.4, 0.0], [0.4, 2.0, -0.3], [0.0, -0.3, 0.5]])
+    truth = {"mu": np.array([1.0, -1.0, 0.5]), "precision": np.linalg.inv(cov)}
+    x = np.asarray(model.sample(jax.random.key(3), truth, 400))
+    result = bg.fit(model, x, "score_matching", num_steps=300)
+    assert result.converged and result.normalizer == "avoided: scores in x only"
+    np.testing.assert_allclose(result.params["mu"], x.mean(0), atol=1e-6)
+    np.testing.assert_allclose(
+        result.params["precision"], np.linalg.inv(np.cov(x.T, bias=True)), atol=1e-6
     )
