@@ -79,6 +79,39 @@ class FitResult:
     side: str = "frequentist"
     extra: dict = field(default_factory=dict)
 
+    def to_arviz(self, num_draws: int = 1000, seed: int = 0):
+        """An ArviZ DataTree whose ``posterior`` group holds ``num_draws`` draws (one chain) from
+        the estimator's asymptotic sampling distribution N(estimate, cov), so that ArviZ plots
+        can overlay it with Bayesian posteriors. Attributes record the method, side, how Z
+        was handled, timing, device and convergence."""
+        import arviz as az
+
+        flat = np.concatenate([np.ravel(self.params[k]) for k in sorted(self.params)])
+        vals, vecs = np.linalg.eigh(self.cov)
+        root = vecs * np.sqrt(np.clip(vals, 0.0, None))
+        z = np.random.default_rng(seed).standard_normal((num_draws, flat.size))
+        draws = flat + z @ root.T
+        posterior, i = {}, 0
+        for k in sorted(self.params):
+            shape = np.shape(self.params[k])
+            size = int(np.prod(shape))
+            posterior[k] = draws[:, i : i + size].reshape(1, num_draws, *shape)
+            i += size
+        tree = az.from_dict({"posterior": posterior})
+        attrs = {
+            "method": self.method,
+            "side": self.side,
+            "normalizer": self.normalizer,
+            "compile_s": self.timing["compile_s"],
+            "run_s": self.timing["run_s"],
+            "device": self.device,
+            "converged": int(self.converged),
+            "draws": "asymptotic sampling distribution N(estimate, sandwich covariance)",
+        }
+        tree.attrs.update(attrs)
+        tree["posterior"].attrs.update(attrs)
+        return tree
+
     def interval(self, level: float = 0.95) -> dict:
         """Wald intervals ``{name: (lower, upper)}`` at ``level``."""
         z = NormalDist().inv_cdf(0.5 + level / 2)

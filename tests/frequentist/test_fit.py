@@ -163,3 +163,16 @@ def test_score_matching_equals_the_gaussian_closed_form():
     np.testing.assert_allclose(
         result.params["precision"], np.linalg.inv(np.cov(x.T, bias=True)), atol=1e-6
     )
+
+
+def test_to_arviz_holds_draws_from_the_sampling_distribution(data):
+    result = bg.fit(MODEL, data, "pseudo_likelihood")
+    tree = result.to_arviz(num_draws=4000)
+    post = tree["posterior"]
+    assert post["beta"].shape == (1, 4000) and tree.attrs["side"] == "frequentist"
+    assert tree.attrs["normalizer"] == "avoided: full conditionals only"
+    for name in ("beta", "h"):
+        draws = np.asarray(post[name]).ravel()
+        # Mean within 4 Monte Carlo standard errors of the estimate; sd within 5% of the SE.
+        assert abs(draws.mean() - result.params[name]) < 4 * result.stderr[name] / np.sqrt(4000)
+        np.testing.assert_allclose(draws.std(), result.stderr[name], rtol=0.05)
