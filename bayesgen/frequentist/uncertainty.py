@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 
@@ -43,12 +44,5 @@ def flat_names(params) -> list[str]:
         if shape == ():
             names.append(name)
         else:
-            for idx in jnp.ndindex(shape) if hasattr(jnp, "ndindex") else _ndindex(shape):
-                names.append(f"{name}[{','.join(map(str, idx))}]")
+            names.extend(f"{name}[{','.join(map(str, idx))}]" for idx in np.ndindex(*shape))
     return names
-
-
-def _ndindex(shape):
-    import numpy as np
-
-    return np.ndindex(*shape)

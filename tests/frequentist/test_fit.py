@@ -140,6 +140,14 @@ def test_gaussian_exact_mle_is_the_closed_form():
         )
     )
     result = bg.fit(model, x, "exact_mle", num_steps=300)
+    assert result.cov_names == [
+        "mu[0]",
+        "mu[1]",
+        "precision[0,0]",
+        "precision[0,1]",
+        "precision[1,0]",
+        "precision[1,1]",
+    ]
     np.testing.assert_allclose(result.params["mu"], x.mean(0), atol=1e-6)
     np.testing.assert_allclose(
         result.params["precision"], np.linalg.inv(np.cov(x.T, bias=True)), atol=1e-6
