@@ -75,7 +75,7 @@ def main() -> None:
 
         # The hand-written baseline: the same loss, the same optimiser, one jitted scan.
         def loss(p, data=data, model=model, est=est):
-            return est.loss(model, p, data, None)
+            return est.loss(model, p, data, jax.random.key(0))
 
         @jax.jit
         def baseline(p0, data=data, loss=loss, opt=opt):

@@ -6,6 +6,7 @@ from bayesgen.frequentist.exact_mle import ExactMLE
 from bayesgen.frequentist.pseudo_likelihood import PseudoLikelihood
 from bayesgen.frequentist.ratio_matching import RatioMatching
 from bayesgen.frequentist.score_matching import ScoreMatching
+from bayesgen.frequentist.sliced_score_matching import SlicedScoreMatching
 
 __all__ = [
     "ESTIMATORS",
@@ -15,6 +16,7 @@ __all__ = [
     "PseudoLikelihood",
     "RatioMatching",
     "ScoreMatching",
+    "SlicedScoreMatching",
     "fit",
     "fit_replicates",
 ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import jax
 import optax
+from numpyro.distributions.transforms import biject_to
 
 from bayesgen.errors import MethodError
 
@@ -33,6 +34,10 @@ class Estimator:
     is_m_estimator = True
     default_num_steps = 100
     gradient_tolerance = 1e-6  # on the full-data gradient norm, for ``converged``
+    # Stochastic losses (random projections, noise) draw their noise once per fit by
+    # default (common random numbers: a deterministic objective that L-BFGS can minimise
+    # and the sandwich can describe); set True to redraw it at every step.
+    fresh_noise_each_step = False
 
     def default_optimizer(self) -> optax.GradientTransformation:
         return lbfgs()
@@ -43,11 +48,29 @@ class Estimator:
     def per_datum_loss(self, model, params, x, key) -> jax.Array:
         raise NotImplementedError
 
+    def per_datum_losses(self, model, params, batch, key) -> jax.Array:
+        """:meth:`per_datum_loss` of every datum, each with its own key from ``key``."""
+        keys = jax.random.split(key, batch.shape[0])
+        return jax.vmap(self.per_datum_loss, (None, None, 0, 0))(model, params, batch, keys)
+
     def loss(self, model, params, batch, key) -> jax.Array:
         """Mean of :meth:`per_datum_loss` over ``batch`` (shape ``(n, *event_shape)``)."""
-        return jax.vmap(self.per_datum_loss, (None, None, 0, None))(
-            model, params, batch, key
-        ).mean()
+        return self.per_datum_losses(model, params, batch, key).mean()
+
+
+def bijections(model):
+    """``{name: bijection from unconstrained space}`` (NumPyro ``biject_to``)."""
+    return {s.name: biject_to(s.constraint) for s in model.params_spec}
+
+
+def constrain(model, u):
+    """Unconstrained values to the parameters' own space."""
+    return {k: t(u[k]) for k, t in bijections(model).items()}
+
+
+def unconstrain(model, params):
+    """Parameters to unconstrained space."""
+    return {k: t.inv(params[k]) for k, t in bijections(model).items()}
 
 
 def unsupported(estimator: Estimator, model, why: str, instead: str) -> MethodError:

@@ -21,14 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
-from numpyro.distributions.transforms import biject_to
 
 from bayesgen.errors import MethodError
-from bayesgen.frequentist.base import Estimator
+from bayesgen.frequentist.base import Estimator, bijections, constrain, unconstrain
 from bayesgen.frequentist.exact_mle import ExactMLE
 from bayesgen.frequentist.pseudo_likelihood import PseudoLikelihood
 from bayesgen.frequentist.ratio_matching import RatioMatching
 from bayesgen.frequentist.score_matching import ScoreMatching
+from bayesgen.frequentist.sliced_score_matching import SlicedScoreMatching
 from bayesgen.frequentist.uncertainty import flat_names, sandwich_covariance
 
 ESTIMATORS: dict[str, type[Estimator]] = {
@@ -36,6 +36,7 @@ ESTIMATORS: dict[str, type[Estimator]] = {
     "pseudo_likelihood": PseudoLikelihood,
     "ratio_matching": RatioMatching,
     "score_matching": ScoreMatching,
+    "sliced_score_matching": SlicedScoreMatching,
 }
 
 
@@ -121,26 +122,14 @@ class FitResult:
         }
 
 
-def _bijections(model):
-    return {s.name: biject_to(s.constraint) for s in model.params_spec}
-
-
-def _constrain(model, u):
-    return {k: t(u[k]) for k, t in _bijections(model).items()}
-
-
-def _unconstrain(model, params):
-    return {k: t.inv(params[k]) for k, t in _bijections(model).items()}
-
-
 def _initial_unconstrained(model, init, dtype):
     """Zeros in unconstrained space (shaped by each bijection), or ``init`` mapped there."""
     if init is None:
         return {
             k: jnp.zeros(t.inverse_shape(s.shape), dtype)
-            for (k, t), s in zip(_bijections(model).items(), model.params_spec, strict=True)
+            for (k, t), s in zip(bijections(model).items(), model.params_spec, strict=True)
         }
-    return _unconstrain(model, model.check_params(init))
+    return unconstrain(model, model.check_params(init))
 
 
 def _initial_carry(opt, u0):
@@ -158,13 +147,14 @@ def _make_step(model, est, opt, batch_size, data, key):
 
     def step_fn(carry):
         u, prev, state, step, failed = carry
-        k = jax.random.fold_in(key, step)
+        step_key = jax.random.fold_in(key, step)
+        k = step_key if est.fresh_noise_each_step else key
         batch = data
         if batch_size is not None:
-            batch = data[jax.random.choice(k, n, (batch_size,), replace=False)]
+            batch = data[jax.random.choice(step_key, n, (batch_size,), replace=False)]
 
         def objective(v):
-            return est.loss(model, _constrain(model, v), batch, k)
+            return est.loss(model, constrain(model, v), batch, k)
 
         value, grad = jax.value_and_grad(objective)(u)
         if isinstance(opt, optax.GradientTransformationExtraArgs):  # L-BFGS's line search
@@ -220,7 +210,7 @@ _run_steps_jit = jax.jit(_run_steps, static_argnums=(0, 1, 2, 3, 4))
 
 
 def _full_gradient_norm(model, est, u, data, key):
-    g = jax.grad(lambda v: est.loss(model, _constrain(model, v), data, key))(u)
+    g = jax.grad(lambda v: est.loss(model, constrain(model, v), data, key))(u)
     return jnp.linalg.norm(ravel_pytree(g)[0])
 
 
@@ -293,11 +283,11 @@ def fit(
     run_s = time.perf_counter() - t0
     if show:
         print(file=sys.stderr)
-    params = _constrain(model, u)
+    params = constrain(model, u)
     grad_norm = float(_gradient_norm_jit(model, est, u, data, key))
     failed_step = int(failed) if int(failed) >= 0 else None
     names = flat_names(params)
-    cov = np.asarray(_sandwich_jit(est, model, params, data, key))
+    cov = np.asarray(_sandwich_jit(est, model, u, data, key))
     _, unravel = ravel_pytree(params)
     stderr = unravel(jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0)))
     return FitResult(
@@ -339,8 +329,8 @@ def _fit_one(model, est, opt, num_steps, u0, data, key):
     u, _, _, _, failed = _run_to_tolerance(
         model, est, opt, num_steps, _initial_carry(opt, u0), data, key
     )
-    params = _constrain(model, u)
-    cov = sandwich_covariance(est, model, params, data, key)
+    params = constrain(model, u)
+    cov = sandwich_covariance(est, model, u, data, key)
     stderr = ravel_pytree(params)[1](jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0)))
     return params, stderr, _full_gradient_norm(model, est, u, data, key), failed
 

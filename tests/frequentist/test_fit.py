@@ -102,7 +102,7 @@ def test_new_data_of_the_same_shape_does_not_recompile(data):
 def test_unknown_and_inapplicable_methods():
     with pytest.raises(
         bg.MethodError,
-        match="available: exact_mle, pseudo_likelihood, ratio_matching, score_matching",
+        match="available: exact_mle, pseudo_likelihood, ratio_matching, score_matching, sliced",
     ):
         bg.fit(MODEL, np.ones((3, 4, 4)), "magic")
     gaussian = bg.models.Gaussian(2)
@@ -184,3 +184,28 @@ def test_to_arviz_holds_draws_from_the_sampling_distribution(data):
         # Mean within 4 Monte Carlo standard errors of the estimate; sd within 5% of the SE.
         assert abs(draws.mean() - result.params[name]) < 4 * result.stderr[name] / np.sqrt(4000)
         np.testing.assert_allclose(draws.std(), result.stderr[name], rtol=0.05)
+
+
+def test_sandwich_is_formed_in_identified_coordinates():
+    # The symmetric precision has 3 identified coordinates in 2-D, not 4: a sandwich over the
+    # 4 raw entries would have a singular Hessian for score matching (NaN standard errors).
+    model = bg.models.Gaussian(2)
+    x = model.sample(jax.random.key(0), {"mu": np.zeros(2), "precision": np.eye(2)}, 500)
+    result = bg.fit(model, x, "score_matching", num_steps=300)
+    assert np.isfinite(result.cov).all() and (np.diag(result.cov) > 0).all()
+    np.testing.assert_allclose(result.cov, result.cov.T)
+    # The duplicated off-diagonal entries are perfectly correlated.
+    i, j = result.cov_names.index("precision[0,1]"), result.cov_names.index("precision[1,0]")
+    np.testing.assert_allclose(result.cov[i, j], result.cov[i, i], rtol=1e-9)
+
+
+def test_sliced_score_matching_lands_within_three_standard_errors():
+    model = bg.models.Gaussian(2)
+    cov = np.array([[1.0, 0.4], [0.4, 2.0]])
+    truth = {"mu": np.array([1.0, -1.0]), "precision": np.linalg.inv(cov)}
+    x = model.sample(jax.random.key(0), truth, 2000)
+    result = bg.fit(model, x, "sliced_score_matching", key=jax.random.key(1), num_steps=300)
+    assert result.converged and result.method == "sliced_score_matching"
+    for name in ("mu", "precision"):
+        z = (result.params[name] - truth[name]) / result.stderr[name]
+        assert (np.abs(z) < 3).all(), (name, z)
