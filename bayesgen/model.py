@@ -13,6 +13,7 @@ prior of each.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -254,11 +255,10 @@ class Model:
             raise ParameterError(f"n must be a positive integer; got {n!r}")
         params = self.check_params(params)
         try:
-            return self._sample(key, params, int(n), **options)
+            inspect.signature(self._sample).bind(key, params, int(n), **options)
         except TypeError as err:
-            if "unexpected keyword" in str(err):
-                raise ParameterError(f"{self!r}.sample: {err}") from None
-            raise
+            raise ParameterError(f"{self!r}.sample: {err}") from None
+        return self._sample(key, params, int(n), **options)
 
     # -- to be specialised -------------------------------------------------------------
     def _log_unnormalized(self, params: Params, x: jax.Array) -> jax.Array:

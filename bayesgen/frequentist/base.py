@@ -42,6 +42,10 @@ class Estimator:
     def default_optimizer(self) -> optax.GradientTransformation:
         return lbfgs()
 
+    def describe_normalizer(self, model) -> str:
+        """How this estimator handled Z for ``model``, in words (the result's ``normalizer``)."""
+        return self.normalizer
+
     def check(self, model) -> None:
         """Raise if the estimator cannot apply to ``model``."""
 

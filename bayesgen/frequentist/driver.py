@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import jax
@@ -78,7 +78,6 @@ class FitResult:
     timing: dict
     device: str
     side: str = "frequentist"
-    extra: dict = field(default_factory=dict)
 
     def to_arviz(self, num_draws: int = 1000, seed: int = 0):
         """An ArviZ DataTree whose ``posterior`` group holds ``num_draws`` draws (one chain) from
@@ -218,6 +217,14 @@ _gradient_norm_jit = jax.jit(_full_gradient_norm, static_argnums=(0, 1))
 _sandwich_jit = jax.jit(sandwich_covariance, static_argnums=(0, 1))
 
 
+def _setup(model, method, key, optimizer, num_steps):
+    """The estimator (checked against the model), key, optimiser and step count of a fit."""
+    est = resolve(method)
+    est.check(model)
+    key = jax.random.key(0) if key is None else key
+    return est, key, optimizer or est.default_optimizer(), int(num_steps or est.default_num_steps)
+
+
 def fit(
     model,
     data,
@@ -247,12 +254,8 @@ def fit(
     Returns:
       A :class:`FitResult` with sandwich standard errors.
     """
-    est = resolve(method)
-    est.check(model)
+    est, key, opt, num_steps = _setup(model, method, key, optimizer, num_steps)
     data = model.validate(data)
-    key = jax.random.key(0) if key is None else key
-    opt = optimizer or est.default_optimizer()
-    num_steps = int(num_steps or est.default_num_steps)
     if batch_size is not None and not 1 <= batch_size <= data.shape[0]:
         raise MethodError(f"batch_size must be in 1..{data.shape[0]}; got {batch_size}")
     u0 = _initial_unconstrained(model, init, data.dtype)
@@ -300,11 +303,7 @@ def fit(
         failed_step=failed_step,
         grad_norm=grad_norm,
         method=est.name,
-        normalizer=(
-            f"exact: {model.normalizer.removeprefix('exact: ')}"
-            if isinstance(est, ExactMLE)
-            else est.normalizer
-        ),
+        normalizer=est.describe_normalizer(model),
         timing={"compile_s": compile_s, "run_s": run_s},
         device=str(jax.devices()[0]),
     )
@@ -315,12 +314,8 @@ def fit_replicates(model, datasets, method, *, key=None, optimizer=None, num_ste
     jitted computation, full batch, each fit stopping at the estimator's gradient tolerance
     (or ``num_steps``). Returns ``(params, stderr, grad_norm, failed_step)`` with a leading
     replicate axis (params and stderr as dicts)."""
-    est = resolve(method)
-    est.check(model)
-    datasets = jnp.stack([model.validate(d) for d in datasets])
-    key = jax.random.key(0) if key is None else key
-    opt = optimizer or est.default_optimizer()
-    num_steps = int(num_steps or est.default_num_steps)
+    est, key, opt, num_steps = _setup(model, method, key, optimizer, num_steps)
+    datasets = jnp.stack([model.validate(d) for d in datasets])  # host checks, per replicate
     u0 = _initial_unconstrained(model, None, datasets.dtype)
     return _fit_many(model, est, opt, num_steps, u0, datasets, key)
 

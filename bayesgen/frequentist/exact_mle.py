@@ -15,9 +15,8 @@ class ExactMLE(Estimator):
 
     name = "exact_mle"
 
-    @property
-    def normalizer(self) -> str:  # filled per model by the driver
-        return "exact"
+    def describe_normalizer(self, model) -> str:
+        return model.normalizer  # e.g. "exact: transfer matrix"
 
     def check(self, model) -> None:
         if not model.has_exact_normalizer:
