@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
 
-from bayesgen.errors import DataError, IntractableNormalizerError, ParameterError
-from bayesgen.support import Support, _float_dtype
+from bayesgen.errors import DataError, IntractableNormalizerError, MethodError, ParameterError
+from bayesgen.samplers import gibbs, langevin
+from bayesgen.support import Reals, Support, _float_dtype
 
 __all__ = ["Model", "ParamSpec"]
 
@@ -259,6 +260,33 @@ class Model:
         except TypeError as err:
             raise ParameterError(f"{self!r}.sample: {err}") from None
         return self._sample(key, params, int(n), **options)
+
+    # -- data-space MCMC (contrastive divergence, MCMC-MLE, approximate exchange) --------
+    @property
+    def mcmc_kernel(self) -> str:
+        """The kernel of :meth:`mcmc_sweep`, in words."""
+        if isinstance(self.support, Reals):
+            return "Metropolis-adjusted Langevin"
+        return "Gibbs, site by site"
+
+    def mcmc_sweep(self, key: jax.Array, params: Params, x: jax.Array, *, step_size=0.1):
+        """One sweep of a Markov kernel that leaves p_θ invariant, on ONE datum ``x``.
+
+        Generic kernels built from log f alone (Z cancels): a systematic-scan Gibbs sweep for
+        a two-valued support, one Metropolis-adjusted Langevin step of size ``step_size`` for
+        real data. Models override it with a faster exact kernel where they have one.
+        jit/vmap-able; vmap over chains.
+        """
+        values = getattr(self.support, "values", ())
+
+        def log_f(v):
+            return self._log_unnormalized(params, v)
+
+        if len(values) == 2:
+            return gibbs.sweep(key, log_f, x, values)
+        if isinstance(self.support, Reals):
+            return langevin.step(key, log_f, x, step_size)
+        raise MethodError(f"{type(self).__name__} has no data-space Markov kernel")
 
     # -- to be specialised -------------------------------------------------------------
     def _log_unnormalized(self, params: Params, x: jax.Array) -> jax.Array:

@@ -1,9 +1,19 @@
 """What every frequentist estimator is: a loss built from ``model.log_unnormalized``.
 
-An estimator is a small frozen (hashable) object. ``loss(model, params, batch, key)`` is the
-mean over the batch of a per-datum loss; the fit driver (:mod:`bayesgen.frequentist.driver`)
-is the only loop. An M-estimator also exposes ``per_datum_loss`` so the sandwich covariance
-can be formed from per-datum gradients.
+An estimator is a small frozen (hashable) object. ``loss(model, params, batch, key, state)``
+is the mean over the batch of a per-datum loss; the fit driver
+(:mod:`bayesgen.frequentist.driver`) is the only loop, and the sandwich covariance of an
+M-estimator is formed from the per-datum gradients.
+
+Two optional hooks cover the estimators that carry more than the model's parameters:
+
+* **state** that is not optimised (persistent Markov chains, a reference sample):
+  :meth:`Estimator.init_state` builds it from the data, :meth:`Estimator.update_state`
+  advances it before each step (it may ask the driver to restart the optimiser, when the
+  objective itself changed);
+* **nuisance parameters** that are optimised with the model's but are not the model's (the
+  free log normaliser of noise-contrastive estimation): :meth:`Estimator.nuisance_init`.
+  The losses see them merged into ``params``; the result reports them separately.
 """
 
 from __future__ import annotations
@@ -38,8 +48,13 @@ class Estimator:
     # default (common random numbers: a deterministic objective that L-BFGS can minimise
     # and the sandwich can describe); set True to redraw it at every step.
     fresh_noise_each_step = False
+    # Whether a vmapped study may stop each replicate at the gradient tolerance (a
+    # deterministic objective with no state); otherwise it runs the full number of steps.
+    stops_early = True
 
-    def default_optimizer(self) -> optax.GradientTransformation:
+    def default_optimizer(self, num_steps: int) -> optax.GradientTransformation:
+        """The optimiser used when the fit names none (the same object for the same
+        arguments, so repeated fits share compiled code)."""
         return lbfgs()
 
     def describe_normalizer(self, model) -> str:
@@ -49,17 +64,42 @@ class Estimator:
     def check(self, model) -> None:
         """Raise if the estimator cannot apply to ``model``."""
 
-    def per_datum_loss(self, model, params, x, key) -> jax.Array:
+    def nuisance_init(self, model, data) -> dict:
+        """``{name: initial value}`` of nuisance parameters (real, unconstrained); none here."""
+        return {}
+
+    def init_state(self, model, params, data, key):
+        """Non-optimised state the loss needs (a pytree); none here."""
+        return ()
+
+    def update_state(self, model, params, state, data, key, step):
+        """Advance the state before the loss at ``step`` is taken; returns ``(state, restart)``
+        where ``restart`` (a boolean) asks the driver to reset the optimiser's memory."""
+        return state, jax.numpy.asarray(False)
+
+    def gradient_noise_covariance(self, model, params_of, flat_v, state):
+        """Covariance of the Monte Carlo error in the gradient of the full-data loss at
+        ``flat_v`` (flat optimiser coordinates; ``params_of(flat_v)`` is the params dict), to be
+        added to the sandwich's B/n; ``None`` when the loss has no Monte Carlo error."""
+        return None
+
+    def is_converged(self, grad_norm: float, loss_trace) -> bool:
+        """Whether a finished fit converged (called on finite fits only)."""
+        return grad_norm <= self.gradient_tolerance
+
+    def per_datum_loss(self, model, params, x, key, state) -> jax.Array:
         raise NotImplementedError
 
-    def per_datum_losses(self, model, params, batch, key) -> jax.Array:
+    def per_datum_losses(self, model, params, batch, key, state=()) -> jax.Array:
         """:meth:`per_datum_loss` of every datum, each with its own key from ``key``."""
         keys = jax.random.split(key, batch.shape[0])
-        return jax.vmap(self.per_datum_loss, (None, None, 0, 0))(model, params, batch, keys)
+        return jax.vmap(self.per_datum_loss, (None, None, 0, 0, None))(
+            model, params, batch, keys, state
+        )
 
-    def loss(self, model, params, batch, key) -> jax.Array:
+    def loss(self, model, params, batch, key, state=()) -> jax.Array:
         """Mean of :meth:`per_datum_loss` over ``batch`` (shape ``(n, *event_shape)``)."""
-        return self.per_datum_losses(model, params, batch, key).mean()
+        return self.per_datum_losses(model, params, batch, key, state).mean()
 
 
 def bijections(model):

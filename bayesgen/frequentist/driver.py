@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,20 +25,33 @@ from jax.flatten_util import ravel_pytree
 
 from bayesgen.errors import MethodError
 from bayesgen.frequentist.base import Estimator, bijections, constrain, unconstrain
+from bayesgen.frequentist.contrastive_divergence import ContrastiveDivergence
+from bayesgen.frequentist.denoising_score_matching import DenoisingScoreMatching
 from bayesgen.frequentist.exact_mle import ExactMLE
+from bayesgen.frequentist.mcmle import MCMLE
+from bayesgen.frequentist.nce import NCE
 from bayesgen.frequentist.pseudo_likelihood import PseudoLikelihood
 from bayesgen.frequentist.ratio_matching import RatioMatching
 from bayesgen.frequentist.score_matching import ScoreMatching
 from bayesgen.frequentist.sliced_score_matching import SlicedScoreMatching
-from bayesgen.frequentist.uncertainty import flat_names, sandwich_covariance
+from bayesgen.frequentist.uncertainty import (
+    bootstrap_covariance,
+    flat_names,
+    sandwich_covariance,
+)
 
 ESTIMATORS: dict[str, type[Estimator]] = {
     "exact_mle": ExactMLE,
     "pseudo_likelihood": PseudoLikelihood,
+    "contrastive_divergence": ContrastiveDivergence,
+    "mcmle": MCMLE,
     "ratio_matching": RatioMatching,
     "score_matching": ScoreMatching,
     "sliced_score_matching": SlicedScoreMatching,
+    "denoising_score_matching": DenoisingScoreMatching,
+    "nce": NCE,
 }
+UNCERTAINTY = ("sandwich", "bootstrap")
 
 
 def resolve(method) -> Estimator:
@@ -57,8 +71,13 @@ class FitResult:
 
     Attributes:
       params: ``{name: estimate}`` in the parameters' own space.
-      stderr: ``{name: standard error}`` (sandwich), same shapes.
+      stderr: ``{name: standard error}``, same shapes.
       cov: the ``(d, d)`` covariance of the flattened parameters, ordered as ``cov_names``.
+      uncertainty: where ``stderr`` and ``cov`` come from (``"sandwich"`` or
+        ``"parametric bootstrap (B refits)"``).
+      nuisance, nuisance_stderr: estimates of the estimator's own parameters (NCE's
+        ``log_normalizer``, its estimate of log Z(θ̂)) and their standard errors; empty
+        for most estimators.
       loss_trace: the loss at every step (NaN from a failure on).
       converged: no failure and the final gradient norm below the estimator's tolerance.
       failed_step: the step at which the loss or parameters became non-finite, else None.
@@ -77,6 +96,9 @@ class FitResult:
     normalizer: str
     timing: dict
     device: str
+    uncertainty: str = "sandwich"
+    nuisance: dict = field(default_factory=dict)
+    nuisance_stderr: dict = field(default_factory=dict)
     side: str = "frequentist"
 
     def to_arviz(self, num_draws: int = 1000, seed: int = 0):
@@ -106,7 +128,8 @@ class FitResult:
             "run_s": self.timing["run_s"],
             "device": self.device,
             "converged": int(self.converged),
-            "draws": "asymptotic sampling distribution N(estimate, sandwich covariance)",
+            "uncertainty": self.uncertainty,
+            "draws": f"sampling distribution N(estimate, covariance from {self.uncertainty})",
         }
         tree.attrs.update(attrs)
         tree["posterior"].attrs.update(attrs)
@@ -131,48 +154,68 @@ def _initial_unconstrained(model, init, dtype):
     return unconstrain(model, model.check_params(init))
 
 
-def _initial_carry(opt, u0):
-    """(u, previous u, optimiser state, step, failed step or -1)."""
-    return (u0, u0, opt.init(u0), jnp.zeros((), jnp.int32), -jnp.ones((), jnp.int32))
+def _initial_point(model, est, init, data):
+    """``v = (unconstrained params, nuisance params)``, the point the optimiser moves."""
+    nuisance = {k: jnp.asarray(x, data.dtype) for k, x in est.nuisance_init(model, data).items()}
+    clash = set(nuisance) & set(model.param_names)
+    if clash:
+        raise MethodError(f"{est.name}: nuisance parameters {sorted(clash)} clash with the model's")
+    return _initial_unconstrained(model, init, data.dtype), nuisance
+
+
+def _merge(model, v):
+    """The params dict the losses see: the model's (constrained) and the nuisance ones."""
+    u, nuisance = v
+    return {**constrain(model, u), **nuisance}
+
+
+def _initial_carry(opt, v0, state0):
+    """(v, previous v, optimiser state, step, failed step or -1, estimator state)."""
+    zero = jnp.zeros((), jnp.int32)
+    return (v0, v0, opt.init(v0), zero, zero - 1, state0)
 
 
 def _make_step(model, est, opt, batch_size, data, key):
     """One optimiser step on the carry of :func:`_initial_carry`; returns
-    ``(carry, loss at u, gradient norm at u)``.
+    ``(carry, loss at v, gradient norm at v)``.
 
-    When the loss at ``u`` (or the update) is non-finite, the fit freezes at the previous
-    parameters, the last whose loss was finite, and records the step."""
+    The estimator's state is advanced first (it may restart the optimiser's memory). When
+    the loss at ``v`` (or the update) is non-finite, the fit freezes at the previous point,
+    the last whose loss was finite, and records the step."""
     n = data.shape[0]
 
     def step_fn(carry):
-        u, prev, state, step, failed = carry
-        step_key = jax.random.fold_in(key, step)
-        k = step_key if est.fresh_noise_each_step else key
+        v, prev, opt_state, step, failed, state = carry
+        state_key, batch_key, noise_key = jax.random.split(jax.random.fold_in(key, step), 3)
+        current = jax.lax.stop_gradient(_merge(model, v))
+        state, restart = est.update_state(model, current, state, data, state_key, step)
+        opt_state = jax.tree.map(lambda a, b: jnp.where(restart, a, b), opt.init(v), opt_state)
+        k = noise_key if est.fresh_noise_each_step else key
         batch = data
         if batch_size is not None:
-            batch = data[jax.random.choice(step_key, n, (batch_size,), replace=False)]
+            batch = data[jax.random.choice(batch_key, n, (batch_size,), replace=False)]
 
-        def objective(v):
-            return est.loss(model, constrain(model, v), batch, k)
+        def objective(w):
+            return est.loss(model, _merge(model, w), batch, k, state)
 
-        value, grad = jax.value_and_grad(objective)(u)
+        value, grad = jax.value_and_grad(objective)(v)
         if isinstance(opt, optax.GradientTransformationExtraArgs):  # L-BFGS's line search
             extra = {"value": value, "grad": grad, "value_fn": objective}
         else:
             extra = {}
-        updates, new_state = opt.update(grad, state, u, **extra)
-        new_u = optax.apply_updates(u, updates)
-        finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(ravel_pytree(new_u)[0]))
+        updates, new_state = opt.update(grad, opt_state, v, **extra)
+        new_v = optax.apply_updates(v, updates)
+        finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(ravel_pytree(new_v)[0]))
         ok = finite & (failed < 0)
         newly_failed = ~finite & (failed < 0)
         keep = lambda a, b: jnp.where(ok, a, b)  # noqa: E731
-        frozen = jax.tree.map(lambda p, c: jnp.where(newly_failed, p, c), prev, u)
-        new_prev = jax.tree.map(keep, u, prev)
-        u = jax.tree.map(keep, new_u, frozen)
-        state = jax.tree.map(keep, new_state, state)
+        frozen = jax.tree.map(lambda p, c: jnp.where(newly_failed, p, c), prev, v)
+        new_prev = jax.tree.map(keep, v, prev)
+        v = jax.tree.map(keep, new_v, frozen)
+        opt_state = jax.tree.map(keep, new_state, opt_state)
         failed = jnp.where(newly_failed, step, failed)
         grad_norm = jnp.linalg.norm(ravel_pytree(grad)[0])
-        return (u, new_prev, state, step + 1, failed), value, grad_norm
+        return (v, new_prev, opt_state, step + 1, failed, state), value, grad_norm
 
     return step_fn
 
@@ -208,8 +251,8 @@ def _run_to_tolerance(model, est, opt, max_steps, carry, data, key):
 _run_steps_jit = jax.jit(_run_steps, static_argnums=(0, 1, 2, 3, 4))
 
 
-def _full_gradient_norm(model, est, u, data, key):
-    g = jax.grad(lambda v: est.loss(model, constrain(model, v), data, key))(u)
+def _full_gradient_norm(model, est, v, data, key, state):
+    g = jax.grad(lambda w: est.loss(model, _merge(model, w), data, key, state))(v)
     return jnp.linalg.norm(ravel_pytree(g)[0])
 
 
@@ -222,7 +265,8 @@ def _setup(model, method, key, optimizer, num_steps):
     est = resolve(method)
     est.check(model)
     key = jax.random.key(0) if key is None else key
-    return est, key, optimizer or est.default_optimizer(), int(num_steps or est.default_num_steps)
+    num_steps = int(num_steps or est.default_num_steps)
+    return est, key, optimizer or est.default_optimizer(num_steps), num_steps
 
 
 def fit(
@@ -236,42 +280,61 @@ def fit(
     batch_size=None,
     init=None,
     progress=None,
+    uncertainty=None,
+    num_bootstrap=100,
 ) -> FitResult:
     """Fit ``model`` to ``data`` with a frequentist estimator.
 
     Args:
       model: a :class:`bayesgen.Model`.
       data: a batch of shape ``(n, *event_shape)``; validated against the model's support.
-      method: a string alias (``"exact_mle"``, ``"pseudo_likelihood"``) or an estimator.
-      key: PRNG key (mini-batches, stochastic estimators); ``jax.random.key(0)`` if None.
+      method: a string alias (``"exact_mle"``, ``"pseudo_likelihood"``, ...; see
+        ``ESTIMATORS``) or a configured estimator object.
+      key: PRNG key (mini-batches, samplers, noise); ``jax.random.key(0)`` if None.
       optimizer: an optax transformation; default per estimator (L-BFGS for smooth
-        deterministic objectives).
+        deterministic objectives, Adam for contrastive divergence).
       num_steps: optimiser steps; default per estimator.
       batch_size: mini-batch size; full batch if None.
       init: starting params; zeros in unconstrained space if None.
       progress: show progress on stderr; default: when stderr is a terminal.
+      uncertainty: ``"sandwich"`` (M-estimators only) or ``"bootstrap"``; default: the
+        sandwich where it applies, else the bootstrap.
+      num_bootstrap: refits of the parametric bootstrap (vmapped; same steps, optimiser and
+        mini-batches as this fit).
 
     Returns:
-      A :class:`FitResult` with sandwich standard errors.
+      A :class:`FitResult`.
     """
     est, key, opt, num_steps = _setup(model, method, key, optimizer, num_steps)
+    uncertainty = uncertainty or ("sandwich" if est.is_m_estimator else "bootstrap")
+    if uncertainty not in UNCERTAINTY:
+        raise MethodError(f"unknown uncertainty {uncertainty!r}; choose one of {UNCERTAINTY}")
+    if uncertainty == "sandwich" and not est.is_m_estimator:
+        raise MethodError(
+            f"{est.name} minimises no objective, so it has no sandwich covariance; "
+            "use uncertainty='bootstrap'"
+        )
+    if uncertainty == "bootstrap" and (int(num_bootstrap) != num_bootstrap or num_bootstrap < 2):
+        raise MethodError(f"num_bootstrap must be an integer >= 2; got {num_bootstrap!r}")
     data = model.validate(data)
     if batch_size is not None and not 1 <= batch_size <= data.shape[0]:
         raise MethodError(f"batch_size must be in 1..{data.shape[0]}; got {batch_size}")
-    u0 = _initial_unconstrained(model, init, data.dtype)
+    key_fit, key_init, key_boot = jax.random.split(key, 3)
+    v0 = _initial_point(model, est, init, data)
+    state0 = est.init_state(model, _merge(model, v0), data, key_init)
     show = sys.stderr.isatty() if progress is None else bool(progress)
     n_chunks = min(10, num_steps) if show else 1
     chunk = math.ceil(num_steps / n_chunks)
 
-    carry = _initial_carry(opt, u0)
+    carry = _initial_carry(opt, v0, state0)
     statics = (model, est, opt, chunk, batch_size)
     t0 = time.perf_counter()
-    compiled = _run_steps_jit.lower(*statics, carry, data, key).compile()
+    compiled = _run_steps_jit.lower(*statics, carry, data, key_fit).compile()
     compile_s = time.perf_counter() - t0
     traces = []
     t0 = time.perf_counter()
     for i in range(n_chunks):
-        carry, trace = compiled(carry, data, key)
+        carry, trace = compiled(carry, data, key_fit)
         traces.append(trace)
         if show:
             jax.block_until_ready(trace)
@@ -282,56 +345,106 @@ def fit(
                 file=sys.stderr,
                 flush=True,
             )
-    u, _, _, _, failed = jax.block_until_ready(carry)
+    v, _, _, _, failed, state = jax.block_until_ready(carry)
     run_s = time.perf_counter() - t0
     if show:
         print(file=sys.stderr)
-    params = constrain(model, u)
-    grad_norm = float(_gradient_norm_jit(model, est, u, data, key))
+    params, nuisance = constrain(model, v[0]), v[1]
+    loss_trace = np.concatenate([np.asarray(t) for t in traces])
+    grad_norm = float(_gradient_norm_jit(model, est, v, data, key_fit, state))
     failed_step = int(failed) if int(failed) >= 0 else None
-    names = flat_names(params)
-    cov = np.asarray(_sandwich_jit(est, model, u, data, key))
-    _, unravel = ravel_pytree(params)
-    stderr = unravel(jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0)))
+
+    if uncertainty == "sandwich":
+        cov_full = np.asarray(_sandwich_jit(est, model, v, data, key_fit, state))
+        described = "sandwich"
+    else:
+        t0 = time.perf_counter()
+        keys = jax.random.split(key_boot, int(num_bootstrap))
+        datasets = _simulate(model, params, data.shape[0], keys)
+        refits = _fit_many(model, est, opt, num_steps, batch_size, v0, datasets, keys)
+        flat = jax.vmap(lambda p, q: ravel_pytree((p, q))[0])(refits.params, refits.nuisance)
+        cov_full, used = bootstrap_covariance(np.asarray(flat), np.asarray(refits.failed_step))
+        described = f"parametric bootstrap ({used} of {int(num_bootstrap)} refits)"
+        timing_boot = time.perf_counter() - t0
+
+    _, unravel = ravel_pytree((params, nuisance))
+    se_params, se_nuisance = unravel(jnp.sqrt(jnp.clip(jnp.diag(jnp.asarray(cov_full)), 0.0)))
+    d = ravel_pytree(params)[0].size
+    timing = {"compile_s": compile_s, "run_s": run_s}
+    if uncertainty == "bootstrap":
+        timing["bootstrap_s"] = timing_boot
+    finite_fit = failed_step is None
     return FitResult(
-        params={k: np.asarray(v) for k, v in params.items()},
-        stderr={k: np.asarray(v) for k, v in stderr.items()},
-        cov=cov,
-        cov_names=names,
-        loss_trace=np.concatenate([np.asarray(t) for t in traces]),
-        converged=failed_step is None and grad_norm <= est.gradient_tolerance,
+        params={k: np.asarray(x) for k, x in params.items()},
+        stderr={k: np.asarray(x) for k, x in se_params.items()},
+        cov=cov_full[:d, :d],
+        cov_names=flat_names(params),
+        loss_trace=loss_trace,
+        converged=finite_fit and bool(est.is_converged(grad_norm, loss_trace)),
         failed_step=failed_step,
         grad_norm=grad_norm,
         method=est.name,
         normalizer=est.describe_normalizer(model),
-        timing={"compile_s": compile_s, "run_s": run_s},
+        timing=timing,
         device=str(jax.devices()[0]),
+        uncertainty=described,
+        nuisance={k: np.asarray(x) for k, x in nuisance.items()},
+        nuisance_stderr={k: np.asarray(x) for k, x in se_nuisance.items()},
     )
 
 
-def fit_replicates(model, datasets, method, *, key=None, optimizer=None, num_steps=None):
+class Replicates(NamedTuple):
+    """Results of :func:`fit_replicates`, each with a leading replicate axis."""
+
+    params: dict
+    nuisance: dict
+    stderr: dict  # sandwich; NaN for estimators that are not M-estimators
+    grad_norm: jax.Array
+    failed_step: jax.Array  # -1 where the fit stayed finite
+
+
+def fit_replicates(
+    model, datasets, method, *, key=None, optimizer=None, num_steps=None, batch_size=None
+) -> Replicates:
     """Fit every dataset in ``datasets`` (shape ``(R, n, *event_shape)``) as one vmapped,
-    jitted computation, full batch, each fit stopping at the estimator's gradient tolerance
-    (or ``num_steps``). Returns ``(params, stderr, grad_norm, failed_step)`` with a leading
-    replicate axis (params and stderr as dicts)."""
+    jitted computation, each replicate with its own key. Deterministic estimators without
+    state stop each replicate at the gradient tolerance (or ``num_steps``); the others run
+    ``num_steps`` steps."""
     est, key, opt, num_steps = _setup(model, method, key, optimizer, num_steps)
     datasets = jnp.stack([model.validate(d) for d in datasets])  # host checks, per replicate
-    u0 = _initial_unconstrained(model, None, datasets.dtype)
-    return _fit_many(model, est, opt, num_steps, u0, datasets, key)
+    v0 = _initial_point(model, est, None, datasets[0])
+    keys = jax.random.split(key, datasets.shape[0])
+    return _fit_many(model, est, opt, num_steps, batch_size, v0, datasets, keys)
 
 
-def _fit_one(model, est, opt, num_steps, u0, data, key):
-    u, _, _, _, failed = _run_to_tolerance(
-        model, est, opt, num_steps, _initial_carry(opt, u0), data, key
+def _fit_one(model, est, opt, num_steps, batch_size, v0, data, key):
+    key_fit, key_init = jax.random.split(key)
+    state0 = est.init_state(model, _merge(model, v0), data, key_init)
+    carry = _initial_carry(opt, v0, state0)
+    if est.stops_early and batch_size is None:
+        carry = _run_to_tolerance(model, est, opt, num_steps, carry, data, key_fit)
+    else:
+        carry, _ = _run_steps(model, est, opt, num_steps, batch_size, carry, data, key_fit)
+    v, _, _, _, failed, state = carry
+    params, nuisance = constrain(model, v[0]), v[1]
+    unravel = ravel_pytree((params, nuisance))[1]
+    if est.is_m_estimator:
+        cov = sandwich_covariance(est, model, v, data, key_fit, state)
+        se = jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0))
+    else:
+        se = jnp.full(ravel_pytree((params, nuisance))[0].shape, jnp.nan, data.dtype)
+    grad_norm = _full_gradient_norm(model, est, v, data, key_fit, state)
+    return Replicates(params, nuisance, unravel(se)[0], grad_norm, failed)
+
+
+@jax.jit(static_argnums=(0, 1, 2, 3, 4))
+def _fit_many(model, est, opt, num_steps, batch_size, v0, datasets, keys):
+    return jax.vmap(_fit_one, (None, None, None, None, None, None, 0, 0))(
+        model, est, opt, num_steps, batch_size, v0, datasets, keys
     )
-    params = constrain(model, u)
-    cov = sandwich_covariance(est, model, u, data, key)
-    stderr = ravel_pytree(params)[1](jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0)))
-    return params, stderr, _full_gradient_norm(model, est, u, data, key), failed
 
 
-@jax.jit(static_argnums=(0, 1, 2, 3))
-def _fit_many(model, est, opt, num_steps, u0, datasets, key):
-    return jax.vmap(_fit_one, (None, None, None, None, None, 0, None))(
-        model, est, opt, num_steps, u0, datasets, key
-    )
+@jax.jit(static_argnums=(0, 2))
+def _simulate(model, params, n, keys):
+    """One dataset of ``n`` data per key from the model at ``params`` (the bootstrap's)."""
+    return jax.vmap(lambda k: model.sample(k, params, n))(keys)

@@ -26,5 +26,5 @@ class ExactMLE(Estimator):
                 "score_matching (real data)"
             )
 
-    def per_datum_loss(self, model, params, x, key):
+    def per_datum_loss(self, model, params, x, key, state):
         return -(model._log_unnormalized(params, x) - model._log_normalizer(params))

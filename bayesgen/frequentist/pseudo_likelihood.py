@@ -36,5 +36,5 @@ class PseudoLikelihood(Estimator):
                 "score_matching, denoising_score_matching or nce for real data",
             )
 
-    def per_datum_loss(self, model, params, x, key):
+    def per_datum_loss(self, model, params, x, key, state):
         return -model.log_conditionals(params, x).sum()

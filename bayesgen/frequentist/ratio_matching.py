@@ -27,5 +27,5 @@ class RatioMatching(PseudoLikelihood):
     name = "ratio_matching"
     normalizer = "avoided: ratios of f between neighbouring configurations"
 
-    def per_datum_loss(self, model, params, x, key):
+    def per_datum_loss(self, model, params, x, key, state):
         return jnp.sum((-jnp.expm1(model.log_conditionals(params, x))) ** 2)

@@ -39,7 +39,7 @@ class ScoreMatching(Estimator):
                 "pseudo_likelihood or ratio_matching for discrete data",
             )
 
-    def per_datum_loss(self, model, params, x, key):
+    def per_datum_loss(self, model, params, x, key, state):
         flat = x.reshape(-1)
 
         def log_f(v):

@@ -30,7 +30,7 @@ class SlicedScoreMatching(ScoreMatching):
     name = "sliced_score_matching"
     normalizer = "avoided: scores in x along random directions"
 
-    def per_datum_loss(self, model, params, x, key):
+    def per_datum_loss(self, model, params, x, key, state):
         flat = x.reshape(-1)
 
         def log_f(v):

@@ -1,6 +1,6 @@
-"""Sandwich (Godambe) covariance for M-estimators.
+"""Standard errors: the sandwich (Godambe) covariance and the parametric bootstrap.
 
-For θ̂ = argmin (1/n) Σ_i ℓ(θ; x_i):
+Sandwich, for θ̂ = argmin (1/n) Σ_i ℓ(θ; x_i) (an M-estimator):
 
     Cov(θ̂) ≈ A⁻¹ B A⁻¹ / n,   A = ∇² (1/n) Σ_i ℓ(θ̂; x_i),   B = Cov_i[∇ℓ(θ̂; x_i)].
 
@@ -9,8 +9,17 @@ pseudo-likelihood it is what makes the intervals honest. Computed in unconstrain
 coordinates and mapped to the parameters' own space (flattened in the order of
 ``jax.flatten_util.ravel_pytree``) by the delta method.
 
-Reference: V. P. Godambe (1960), An optimum property of regular maximum likelihood
-estimation, Ann. Math. Statist. 31.
+Where the loss is itself a Monte Carlo estimate (Monte Carlo MLE), the estimator adds the
+covariance of that error in the gradient to B/n, so the intervals cover both sources.
+
+Parametric bootstrap, for any estimator (the only option for those that minimise no
+objective, such as contrastive divergence): simulate datasets of the same size from the
+fitted model, refit each (one vmapped computation, in the driver), and take the covariance
+of the refitted estimates.
+
+References: V. P. Godambe (1960), An optimum property of regular maximum likelihood
+estimation, Ann. Math. Statist. 31. B. Efron, R. Tibshirani (1993), An Introduction to the
+Bootstrap, ch. 6.
 """
 
 from __future__ import annotations
@@ -23,28 +32,51 @@ from jax.flatten_util import ravel_pytree
 from bayesgen.frequentist.base import constrain
 
 
-def sandwich_covariance(estimator, model, u, data, key) -> jax.Array:
-    """The ``(d, d)`` sandwich covariance of the flattened constrained parameters.
+def sandwich_covariance(estimator, model, v, data, key, state=()) -> jax.Array:
+    """The ``(d, d)`` sandwich covariance of ``ravel_pytree((params, nuisance))``.
 
-    Formed in the unconstrained coordinates ``u`` (where every parameter is identified: a
-    symmetric matrix has d(d+1)/2 of them, not d²), then mapped to the parameters' own
-    space by the delta method, J Σ_u Jᵀ with J the Jacobian of the bijection. jit/vmap-able.
+    ``v = (u, nuisance)``: the unconstrained model parameters and the estimator's nuisance
+    parameters. Formed in these coordinates (where every parameter is identified: a
+    symmetric matrix has d(d+1)/2 of them, not d²), then mapped to the parameters' own space
+    by the delta method, J Σ_v Jᵀ with J the Jacobian of the bijection. jit/vmap-able.
     """
-    flat_u, unravel = ravel_pytree(u)
+    flat_v, unravel = ravel_pytree(v)
     keys = jax.random.split(key, data.shape[0])  # the same per-datum keys as the loss
 
-    def per_datum(t, x, k):
-        return estimator.per_datum_loss(model, constrain(model, unravel(t)), x, k)
+    def merged(t):
+        u, nuisance = unravel(t)
+        return {**constrain(model, u), **nuisance}
 
-    grads = jax.vmap(jax.grad(per_datum), (None, 0, 0))(flat_u, data, keys)
-    hess = jax.hessian(lambda t: jax.vmap(per_datum, (None, 0, 0))(t, data, keys).mean())(flat_u)
+    def per_datum(t, x, k):
+        return estimator.per_datum_loss(model, merged(t), x, k, state)
+
+    grads = jax.vmap(jax.grad(per_datum), (None, 0, 0))(flat_v, data, keys)
+    hess = jax.hessian(lambda t: jax.vmap(per_datum, (None, 0, 0))(t, data, keys).mean())(flat_v)
     centred = grads - grads.mean(axis=0)
     meat = centred.T @ centred / data.shape[0]
+    noise = estimator.gradient_noise_covariance(model, merged, flat_v, state)
+    if noise is not None:  # Monte Carlo error of the loss itself (e.g. MCMLE's reference sample)
+        meat = meat + data.shape[0] * noise
     bread = jnp.linalg.inv(hess)
-    cov_u = bread @ meat @ bread.T / data.shape[0]
-    jac = jax.jacfwd(lambda t: ravel_pytree(constrain(model, unravel(t)))[0])(flat_u)
-    cov = jac @ cov_u @ jac.T
+    cov_v = bread @ meat @ bread.T / data.shape[0]
+
+    def to_own_space(t):
+        u, nuisance = unravel(t)
+        return ravel_pytree((constrain(model, u), nuisance))[0]
+
+    jac = jax.jacfwd(to_own_space)(flat_v)
+    cov = jac @ cov_v @ jac.T
     return 0.5 * (cov + cov.T)
+
+
+def bootstrap_covariance(estimates: np.ndarray, failed: np.ndarray) -> tuple[np.ndarray, int]:
+    """Covariance of the refitted ``estimates`` ``(B, d)`` over the refits that did not fail;
+    returns ``(cov, number used)``."""
+    ok = np.asarray(failed) < 0
+    kept = np.asarray(estimates)[ok]
+    if kept.shape[0] < 2:
+        return np.full((estimates.shape[1],) * 2, np.nan), int(kept.shape[0])
+    return np.atleast_2d(np.cov(kept, rowvar=False)), int(kept.shape[0])
 
 
 def flat_names(params) -> list[str]:

@@ -187,6 +187,12 @@ class Ising(Model):
         eta = params["beta"] * neighbours + params["h"]
         return -jax.nn.softplus(-2.0 * x * eta)
 
+    mcmc_kernel = "checkerboard Gibbs"
+
+    def mcmc_sweep(self, key, params, x, *, step_size=None):
+        """One checkerboard Gibbs sweep (every site once, from its exact conditional)."""
+        return checkerboard.sweep(key, x, params["beta"], params["h"])
+
     def _flat_log_f(self, theta, s_flat):
         t = self.sufficient_statistics(s_flat.reshape(self.shape))
         return theta[0] * t[0] + theta[1] * t[1]

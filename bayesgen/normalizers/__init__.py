@@ -1,10 +1,11 @@
-"""Exact log-normaliser strategies, shared by both sides and by the evaluation layer."""
+"""Log-normaliser strategies, exact and estimated, shared by both sides and by evaluation."""
 
 from bayesgen.normalizers.enumeration import (
     binary_configurations,
     enumerate_log_normalizer,
     enumerate_log_weights,
 )
+from bayesgen.normalizers.importance import effective_sample_size, log_normalizer_ratio
 from bayesgen.normalizers.kaufman import ising_torus_log_z_kaufman
 from bayesgen.normalizers.transfer_matrix import (
     MAX_WIDTH,
@@ -16,10 +17,12 @@ from bayesgen.normalizers.transfer_matrix import (
 __all__ = [
     "MAX_WIDTH",
     "binary_configurations",
+    "effective_sample_size",
     "enumerate_log_normalizer",
     "enumerate_log_weights",
     "ising_torus_log_z_kaufman",
     "ising_transfer_matrix_log_z",
     "ising_transfer_matrix_sample",
+    "log_normalizer_ratio",
     "transfer_matrix_sampling_cost",
 ]

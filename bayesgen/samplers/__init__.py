@@ -1,5 +1,5 @@
 """Data-space MCMC samplers, used for simulation, contrastive divergence and exchange."""
 
-from bayesgen.samplers import checkerboard
+from bayesgen.samplers import checkerboard, gibbs, langevin
 
-__all__ = ["checkerboard"]
+__all__ = ["checkerboard", "gibbs", "langevin"]

@@ -71,7 +71,7 @@ def test_replicate_study_bias_and_sandwich_coverage():
     datasets = jax.vmap(lambda k: MODEL.sample(k, TRUTH, n))(keys)
     truth = np.array([TRUTH["beta"], TRUTH["h"]])
     for method in ("exact_mle", "pseudo_likelihood", "ratio_matching"):
-        params, stderr, grad_norm, failed = fit_replicates(MODEL, datasets, method)
+        params, _, stderr, grad_norm, failed = fit_replicates(MODEL, datasets, method)
         est = np.stack([params["beta"], params["h"]], axis=1)
         se = np.stack([stderr["beta"], stderr["h"]], axis=1)
         assert (np.asarray(failed) < 0).all() and (np.asarray(grad_norm) < 1e-6).all()
@@ -90,9 +90,9 @@ def test_new_data_of_the_same_shape_does_not_recompile(data):
     traces = []
 
     class Counting(PseudoLikelihood):
-        def per_datum_loss(self, model, params, x, key):
+        def per_datum_loss(self, model, params, x, key, state):
             traces.append(1)
-            return super().per_datum_loss(model, params, x, key)
+            return super().per_datum_loss(model, params, x, key, state)
 
     est = Counting()
     bg.fit(MODEL, data, est)
@@ -106,7 +106,7 @@ def test_new_data_of_the_same_shape_does_not_recompile(data):
 def test_unknown_and_inapplicable_methods():
     with pytest.raises(
         bg.MethodError,
-        match="available: exact_mle, pseudo_likelihood, ratio_matching, score_matching, sliced",
+        match="available: contrastive_divergence, denoising_score_matching, exact_mle, mcmle, nce",
     ):
         bg.fit(MODEL, np.ones((3, 4, 4)), "magic")
     gaussian = bg.models.Gaussian(2)
@@ -123,8 +123,8 @@ def test_unknown_and_inapplicable_methods():
 
 def test_a_nan_loss_mid_fit_stops_the_fit(data):
     class Exploding(PseudoLikelihood):
-        def per_datum_loss(self, model, params, x, key):
-            base = super().per_datum_loss(model, params, x, key)
+        def per_datum_loss(self, model, params, x, key, state):
+            base = super().per_datum_loss(model, params, x, key, state)
             return jnp.where(params["beta"] > 0.1, jnp.nan, base)
 
     result = bg.fit(MODEL, data, Exploding(), optimizer=optax.sgd(0.002), num_steps=200)

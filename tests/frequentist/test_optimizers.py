@@ -17,9 +17,9 @@ def test_adam_reaches_the_lbfgs_optimum_and_is_not_recompiled():
     traces = []
 
     class Counting(PseudoLikelihood):
-        def per_datum_loss(self, model, params, x, key):
+        def per_datum_loss(self, model, params, x, key, state):
             traces.append(1)
-            return super().per_datum_loss(model, params, x, key)
+            return super().per_datum_loss(model, params, x, key, state)
 
     est, adam = Counting(), optax.adam(0.02)
     first = bg.fit(MODEL, data, est, optimizer=adam, num_steps=3000)

@@ -1,0 +1,141 @@
+"""Contrastive divergence, Monte Carlo MLE, denoising score matching, NCE, the parametric
+bootstrap and mini-batches, against ground truth computed another way."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+from scipy import stats
+
+import bayesgen as bg
+from bayesgen.frequentist import ContrastiveDivergence, fit_replicates
+
+ISING = bg.models.Ising((4, 4))
+ISING_TRUTH = {"beta": 0.3, "h": 0.05}
+GAUSSIAN = bg.models.Gaussian(2)
+COV = np.array([[1.0, 0.4], [0.4, 2.0]])
+GAUSSIAN_TRUTH = {"mu": np.array([1.0, -1.0]), "precision": np.linalg.inv(COV)}
+
+
+@pytest.fixture(scope="module")
+def ising_data():
+    return ISING.sample(jax.random.key(2026), ISING_TRUTH, 1000)
+
+
+@pytest.fixture(scope="module")
+def gaussian_data():
+    return GAUSSIAN.sample(jax.random.key(0), GAUSSIAN_TRUTH, 2000)
+
+
+def _within_three_se(result, truth):
+    for name in truth:
+        z = (result.params[name] - truth[name]) / result.stderr[name]
+        assert (np.abs(z) < 3).all(), (result.method, name, z)
+
+
+@pytest.mark.parametrize("method", ["denoising_score_matching", "nce"])
+def test_gaussian_estimators_land_within_three_standard_errors(gaussian_data, method):
+    result = bg.fit(GAUSSIAN, gaussian_data, method, key=jax.random.key(1), num_steps=200)
+    assert result.converged and result.uncertainty == "sandwich"
+    _within_three_se(result, GAUSSIAN_TRUTH)
+
+
+def test_nce_estimates_log_z(gaussian_data, ising_data):
+    for model, data, truth in (
+        (GAUSSIAN, gaussian_data, GAUSSIAN_TRUTH),
+        (ISING, ising_data, ISING_TRUTH),
+    ):
+        result = bg.fit(model, data, "nce", key=jax.random.key(1))
+        c, se = result.nuisance["log_normalizer"], result.nuisance_stderr["log_normalizer"]
+        # c estimates log Z(θ) at the truth to within its sampling error.
+        assert abs(c - float(model.log_normalizer(truth))) < 3 * se
+        assert result.normalizer.startswith("estimated: log Z as a free parameter")
+
+
+def test_mcmle_agrees_with_the_exact_mle(ising_data):
+    exact = bg.fit(ISING, ising_data, "exact_mle")
+    result = bg.fit(ISING, ising_data, "mcmle", key=jax.random.key(3))
+    assert result.converged and result.normalizer.startswith("estimated: importance-sampled")
+    for name in ISING_TRUTH:
+        # The two differ only by the Monte Carlo error, whose variance is the part of the
+        # MCMLE variance beyond the exact MLE's.
+        mc_se = np.sqrt(result.stderr[name] ** 2 - exact.stderr[name] ** 2)
+        assert 0 < mc_se < exact.stderr[name]  # m = n chains: less than the sampling error
+        assert abs(result.params[name] - exact.params[name]) < 4 * mc_se
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_contrastive_divergence_with_bootstrap_errors(ising_data, persistent):
+    est = ContrastiveDivergence(persistent=persistent)
+    result = bg.fit(ISING, ising_data, est, key=jax.random.key(4), num_steps=300, num_bootstrap=30)
+    assert result.uncertainty == "parametric bootstrap (30 of 30 refits)"
+    assert result.timing["bootstrap_s"] > 0 and result.converged
+    exact = bg.fit(ISING, ising_data, "exact_mle")
+    for name in ISING_TRUTH:
+        # CD is less efficient than the MLE, but not wildly so at this temperature.
+        assert exact.stderr[name] * 0.8 < result.stderr[name] < exact.stderr[name] * 4
+        assert abs(result.params[name] - ISING_TRUTH[name]) < 3 * result.stderr[name]
+    with pytest.raises(bg.MethodError, match="uncertainty='bootstrap'"):
+        bg.fit(ISING, ising_data, est, uncertainty="sandwich")
+
+
+def test_bootstrap_agrees_with_the_sandwich_for_the_gaussian_mle(gaussian_data):
+    sandwich = bg.fit(GAUSSIAN, gaussian_data, "exact_mle", num_steps=200)
+    boot = bg.fit(
+        GAUSSIAN,
+        gaussian_data,
+        "exact_mle",
+        num_steps=200,
+        uncertainty="bootstrap",
+        num_bootstrap=200,
+    )
+    np.testing.assert_allclose(boot.params["mu"], sandwich.params["mu"])
+    # An sd from 200 refits has relative standard error 1/sqrt(2 * 199) = 5%: allow 3 of them.
+    np.testing.assert_allclose(boot.stderr["mu"], sandwich.stderr["mu"], rtol=0.15)
+    np.testing.assert_allclose(boot.stderr["precision"], sandwich.stderr["precision"], rtol=0.15)
+
+
+def test_mini_batches_reach_the_full_batch_optimum(gaussian_data):
+    full = bg.fit(GAUSSIAN, gaussian_data, "exact_mle", num_steps=200)
+    opt = optax.adam(optax.cosine_decay_schedule(0.05, 3000, 0.001))
+    mini = bg.fit(
+        GAUSSIAN,
+        gaussian_data,
+        "exact_mle",
+        optimizer=opt,
+        num_steps=3000,
+        batch_size=200,
+        key=jax.random.key(5),
+    )
+    for name in ("mu", "precision"):
+        # Mini-batch noise at the end of a decayed schedule is a small fraction of an SE.
+        assert (np.abs(mini.params[name] - full.params[name]) < 0.25 * full.stderr[name]).all()
+    with pytest.raises(bg.MethodError, match="batch_size"):
+        bg.fit(GAUSSIAN, gaussian_data, "exact_mle", batch_size=0)
+
+
+def test_bad_uncertainty_requests(gaussian_data):
+    with pytest.raises(bg.MethodError, match="unknown uncertainty"):
+        bg.fit(GAUSSIAN, gaussian_data, "exact_mle", uncertainty="jackknife")
+    with pytest.raises(bg.MethodError, match="num_bootstrap"):
+        bg.fit(GAUSSIAN, gaussian_data, "exact_mle", uncertainty="bootstrap", num_bootstrap=1)
+
+
+@pytest.mark.slow
+def test_replicate_study_of_the_z_free_estimators():
+    """50 datasets as one vmapped study per method: CD (bias only: it has no sandwich) and
+    MCMLE (bias, and its sandwich-plus-Monte-Carlo intervals' coverage) land on the truth."""
+    reps, n = 50, 1000
+    keys = jax.random.split(jax.random.key(11), reps)
+    datasets = jax.vmap(lambda k: ISING.sample(k, ISING_TRUTH, n))(keys)
+    truth = np.array([ISING_TRUTH["beta"], ISING_TRUTH["h"]])
+    for method, steps in (("contrastive_divergence", 300), ("mcmle", None)):
+        out = fit_replicates(ISING, datasets, method, num_steps=steps, key=jax.random.key(12))
+        est = np.stack([out.params["beta"], out.params["h"]], axis=1)
+        assert (np.asarray(out.failed_step) < 0).all()
+        bias_se = est.std(0, ddof=1) / np.sqrt(reps)
+        assert (np.abs(est.mean(0) - truth) < 3 * bias_se).all(), (method, est.mean(0))
+        if method == "mcmle":
+            se = np.stack([out.stderr["beta"], out.stderr["h"]], axis=1)
+            for c in (np.abs(est - truth) <= 1.959963985 * se).sum(0):
+                assert stats.binomtest(int(c), reps, 0.95).pvalue > 0.01, (method, c)
