@@ -6,7 +6,8 @@ log Z need it, so enable it at your entry point with
 ``jax.config.update("jax_enable_x64", True)``, as the CLI and the tests do.
 """
 
-from bayesgen import frequentist, models, normalizers, samplers
+from bayesgen import bayesian, frequentist, models, normalizers, samplers
+from bayesgen.bayesian import PosteriorResult, sample_posterior
 from bayesgen.errors import (
     BayesgenError,
     DataError,
@@ -30,12 +31,15 @@ __all__ = [
     "Model",
     "ParamSpec",
     "ParameterError",
+    "PosteriorResult",
     "Reals",
     "Spins",
     "Support",
+    "bayesian",
     "fit",
     "frequentist",
     "models",
     "normalizers",
+    "sample_posterior",
     "samplers",
 ]

@@ -1,0 +1,18 @@
+"""The Bayesian side: NumPyro posteriors when Z is known, and when it is not."""
+
+from bayesgen.bayesian.base import PosteriorMethod
+from bayesgen.bayesian.builder import numpyro_model
+from bayesgen.bayesian.driver import METHODS, PosteriorResult, sample_posterior
+from bayesgen.bayesian.exchange import Exchange, ExchangeKernel
+from bayesgen.bayesian.nuts import NUTS
+
+__all__ = [
+    "METHODS",
+    "NUTS",
+    "Exchange",
+    "ExchangeKernel",
+    "PosteriorMethod",
+    "PosteriorResult",
+    "numpyro_model",
+    "sample_posterior",
+]

@@ -1,0 +1,102 @@
+"""NUTS and the exchange algorithm against the exact posterior of the Ising 4 x 4, computed
+another way: on a grid, from the exact density of states (enumeration of all 2^16
+configurations by itertools), by quadrature."""
+
+import itertools
+
+import arviz as az
+import jax
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+import bayesgen as bg
+from bayesgen.bayesian import driver
+
+MODEL = bg.models.Ising((4, 4))
+TRUTH = {"beta": 0.3, "h": 0.05}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return MODEL.sample(jax.random.key(2026), TRUTH, 500)
+
+
+@pytest.fixture(scope="module")
+def grid_posterior(data):
+    """Posterior mean and sd of (beta, h) by quadrature on a fine grid."""
+    s = np.array(list(itertools.product([-1.0, 1.0], repeat=16))).reshape(-1, 4, 4)
+    t = np.stack(
+        [np.sum(s * (np.roll(s, -1, 1) + np.roll(s, -1, 2)), axis=(1, 2)), s.sum(axis=(1, 2))], 1
+    )
+    states, counts = np.unique(t, axis=0, return_counts=True)  # the density of states
+    x = np.asarray(data)
+    t_sum = np.stack([np.sum(x * (np.roll(x, -1, 1) + np.roll(x, -1, 2))), x.sum()])
+    b, h = np.meshgrid(np.linspace(0.26, 0.35, 301), np.linspace(0.0, 0.1, 301), indexing="ij")
+    theta = np.stack([b.ravel(), h.ravel()], 1)
+    log_z = logsumexp(np.log(counts)[None] + theta @ states.T, axis=1)
+    log_post = theta @ t_sum - len(x) * log_z - 0.5 * (theta**2).sum(1)  # N(0, 1) priors
+    w = np.exp(log_post - log_post.max())
+    w /= w.sum()
+    mean = w @ theta
+    sd = np.sqrt(w @ (theta - mean) ** 2)
+    return mean, sd
+
+
+def _agrees(result, mean, sd):
+    for j, name in enumerate(("beta", "h")):
+        draws = result.samples[name]
+        diag = result.diagnostics()[name]
+        mcse = draws.std() / np.sqrt(diag["ess_bulk"])
+        assert abs(draws.mean() - mean[j]) < 4 * mcse, (result.method, name, draws.mean(), mean[j])
+        np.testing.assert_allclose(draws.std(), sd[j], rtol=0.1)
+        assert diag["r_hat"] < 1.01, (result.method, name, diag)
+
+
+def test_nuts_matches_the_quadrature_posterior(data, grid_posterior):
+    result = bg.sample_posterior(MODEL, data, "nuts", key=jax.random.key(1))
+    assert result.normalizer == MODEL.normalizer and result.side == "bayesian"
+    assert result.diagnostics()["divergences"] == 0
+    _agrees(result, *grid_posterior)
+    tree = result.to_arviz()
+    assert {"posterior", "sample_stats", "observed_data", "log_likelihood"} <= set(tree.children)
+    assert tree["log_likelihood"]["x"].shape == (4, 1000, 500)
+    # The per-datum log-likelihood is exact: its sum at a draw is the exact log-likelihood.
+    draw = {k: v[0, 0] for k, v in result.samples.items()}
+    np.testing.assert_allclose(
+        result.log_likelihood[0, 0].sum(), float(MODEL.log_likelihood(draw, data)), rtol=1e-10
+    )
+    assert np.isfinite(az.loo(tree).elpd)
+
+
+def test_exchange_with_exact_auxiliary_draws_matches(data, grid_posterior):
+    result = bg.sample_posterior(
+        MODEL, data, "exchange", key=jax.random.key(2), num_warmup=2000, num_samples=5000
+    )
+    assert result.normalizer.startswith("cancelled: exact auxiliary draw")
+    _agrees(result, *grid_posterior)
+    lo, hi = result.interval(0.95)["beta"]
+    assert lo < TRUTH["beta"] < hi
+
+
+def test_exchange_runs_sequentially_and_does_not_recompile(data):
+    other = MODEL.sample(jax.random.key(9), TRUTH, 500)
+    kw = {"num_warmup": 50, "num_samples": 50, "num_chains": 2, "chain_method": "sequential"}
+    bg.sample_posterior(MODEL, data, "exchange", **kw)
+    size = driver._run_jit._cache_size()
+    result = bg.sample_posterior(MODEL, other, "exchange", **kw)
+    assert driver._run_jit._cache_size() == size  # same shapes: the compiled loop is reused
+    assert result.samples["beta"].shape == (2, 50)
+
+
+def test_bad_requests_are_package_errors(data):
+    with pytest.raises(bg.MethodError, match="available: exchange, nuts"):
+        bg.sample_posterior(MODEL, data, "gibbs")
+    with pytest.raises(bg.IntractableNormalizerError, match="exchange"):
+        bg.sample_posterior(bg.models.Ising((16, 16)), np.ones((3, 16, 16)), "nuts")
+    with pytest.raises(bg.MethodError, match="num_chains"):
+        bg.sample_posterior(MODEL, data, "nuts", num_chains=0)
+    with pytest.raises(bg.MethodError, match="chain_method"):
+        bg.sample_posterior(MODEL, data, "nuts", chain_method="parallel-ish")
+    with pytest.raises(bg.DataError):
+        bg.sample_posterior(MODEL, np.zeros((3, 4, 4)), "nuts")
