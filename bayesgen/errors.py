@@ -37,3 +37,8 @@ class IntractableNormalizerError(BayesgenError):
 
 class MethodError(BayesgenError, ValueError):
     """An unknown method name, or a method that cannot apply to this model."""
+
+
+def unsupported(method, model, why: str, instead: str) -> MethodError:
+    """The error of a method (either side) that does not apply to ``model``."""
+    return MethodError(f"{method.name} does not apply to {model!r}: {why}; use {instead}")

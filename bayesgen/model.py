@@ -22,12 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
+from numpyro.distributions.transforms import biject_to
 
 from bayesgen.errors import DataError, IntractableNormalizerError, MethodError, ParameterError
 from bayesgen.samplers import gibbs, langevin
 from bayesgen.support import Reals, Support, _float_dtype
 
-__all__ = ["Model", "ParamSpec"]
+__all__ = ["Model", "ParamSpec", "bijections", "constrain", "unconstrain"]
 
 Params = dict[str, jax.Array]
 
@@ -263,6 +264,27 @@ class Model:
 
     # -- data-space MCMC (contrastive divergence, MCMC-MLE, approximate exchange) --------
     @property
+    def has_mcmc_kernel(self) -> bool:
+        """Whether :meth:`mcmc_sweep` has a kernel for this model's data."""
+        return isinstance(self.support, Reals) or len(getattr(self.support, "values", ())) == 2
+
+    def mcmc_run(self, key, params: Params, xs: jax.Array, num_sweeps: int, *, step_size=0.1):
+        """``num_sweeps`` sweeps of :meth:`mcmc_sweep` on every chain of ``xs`` (shape
+        ``(chains, *event_shape)``), each chain with its own key. jit/vmap-able."""
+
+        def run(x, k):
+            def body(j, v):
+                return self.mcmc_sweep(jax.random.fold_in(k, j), params, v, step_size=step_size)
+
+            return jax.lax.fori_loop(0, num_sweeps, body, x)
+
+        return jax.vmap(run)(xs, jax.random.split(key, xs.shape[0]))
+
+    def _log_unnormalized_batch(self, params: Params, xs: jax.Array) -> jax.Array:
+        """log f_θ of every datum of ``xs``, unchecked (for use inside compiled code)."""
+        return jax.vmap(self._log_unnormalized, (None, 0))(params, xs)
+
+    @property
     def mcmc_kernel(self) -> str:
         """The kernel of :meth:`mcmc_sweep`, in words."""
         if isinstance(self.support, Reals):
@@ -300,6 +322,22 @@ class Model:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def bijections(model: Model) -> dict:
+    """``{name: bijection from unconstrained space}`` (NumPyro ``biject_to``), used by the
+    optimisers of one side and the samplers of the other."""
+    return {s.name: biject_to(s.constraint) for s in model.params_spec}
+
+
+def constrain(model: Model, u) -> Params:
+    """Unconstrained values to the parameters' own space."""
+    return {k: t(u[k]) for k, t in bijections(model).items()}
+
+
+def unconstrain(model: Model, params) -> dict:
+    """Parameters to unconstrained space."""
+    return {k: t.inv(params[k]) for k, t in bijections(model).items()}
 
 
 def _describe_constraint(c) -> str:

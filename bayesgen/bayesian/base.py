@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bayesgen.errors import MethodError
+from bayesgen.errors import unsupported
+
+__all__ = ["PosteriorMethod", "unsupported"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,3 @@ class PosteriorMethod:
     def stat_fields(self) -> tuple[str, ...]:
         """Fields of the kernel state recorded per draw as sample statistics."""
         return ("accept_prob",)
-
-
-def unsupported(method, model, why: str, instead: str) -> MethodError:
-    return MethodError(f"{method.name} does not apply to {model!r}: {why}; use {instead}")

@@ -11,7 +11,6 @@ kernel: ``NUTS(numpyro_model(model))``, then ``mcmc.run(key, data)``.
 
 from __future__ import annotations
 
-import jax
 import numpyro
 
 from bayesgen.errors import IntractableNormalizerError
@@ -35,7 +34,7 @@ def numpyro_model(model):
 
     def fn(data):
         params = {name: numpyro.sample(name, prior) for name, prior in model.prior.items()}
-        log_f = jax.vmap(model._log_unnormalized, (None, 0))(params, data)
+        log_f = model._log_unnormalized_batch(params, data)
         pointwise = numpyro.deterministic(
             LOG_LIKELIHOOD_SITE, log_f - model._log_normalizer(params)
         )

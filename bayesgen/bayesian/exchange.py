@@ -41,7 +41,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.util import is_prng_key
 
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
-from bayesgen.support import Reals
+from bayesgen.model import bijections, constrain
 
 AUXILIARY = ("auto", "exact", "mcmc")
 
@@ -63,23 +63,18 @@ class ExchangeState(NamedTuple):
     rng_key: jax.Array
 
 
-def _constrain(model, z):
-    return {s.name: biject_to(s.constraint)(z[s.name]) for s in model.params_spec}
-
-
 def _log_prior(model, z):
     """log π(θ) + log |dθ/dz| at the unconstrained ``z``."""
     total = 0.0
-    for s in model.params_spec:
-        t = biject_to(s.constraint)
-        theta = t(z[s.name])
-        total = total + jnp.sum(model.prior[s.name].log_prob(theta))
-        total = total + jnp.sum(t.log_abs_det_jacobian(z[s.name], theta))
+    for name, t in bijections(model).items():
+        theta = t(z[name])
+        total = total + jnp.sum(model.prior[name].log_prob(theta))
+        total = total + jnp.sum(t.log_abs_det_jacobian(z[name], theta))
     return total
 
 
 def _sum_log_f(model, params, xs):
-    return jnp.sum(jax.vmap(model._log_unnormalized, (None, 0))(params, xs))
+    return jnp.sum(model._log_unnormalized_batch(params, xs))
 
 
 def init(model, data, z, num_warmup, rng_key) -> ExchangeState:
@@ -87,7 +82,7 @@ def init(model, data, z, num_warmup, rng_key) -> ExchangeState:
     flat = ravel_pytree(z)[0]
     d = flat.size
     dtype = flat.dtype
-    log_target = _log_prior(model, z) + _sum_log_f(model, _constrain(model, z), data)
+    log_target = _log_prior(model, z) + _sum_log_f(model, constrain(model, z), data)
     return ExchangeState(
         i=jnp.zeros((), jnp.int32),
         z=z,
@@ -108,15 +103,7 @@ def auxiliary_data(model, method, params, data, key):
     """An auxiliary dataset like ``data`` from p_θ (exactly, or by sweeps from the data)."""
     if method.auxiliary_kind(model) == "exact":
         return model.sample(key, params, data.shape[0])
-    keys = jax.random.split(key, data.shape[0])
-
-    def sweeps(x, k):
-        def body(j, v):
-            return model.mcmc_sweep(jax.random.fold_in(k, j), params, v, step_size=method.step_size)
-
-        return jax.lax.fori_loop(0, method.num_sweeps, body, x)
-
-    return jax.vmap(sweeps)(data, keys)
+    return model.mcmc_run(key, params, data, method.num_sweeps, step_size=method.step_size)
 
 
 def step(model, method, data, state: ExchangeState) -> ExchangeState:
@@ -127,8 +114,8 @@ def step(model, method, data, state: ExchangeState) -> ExchangeState:
     chol = jnp.linalg.cholesky(state.cov + 1e-12 * jnp.eye(d, dtype=flat.dtype))
     eps = jax.random.normal(k_prop, (d,), flat.dtype)
     z_new = unravel(flat + jnp.exp(state.log_scale) * chol @ eps)
-    params_new = _constrain(model, z_new)
-    params_old = jax.lax.stop_gradient(_constrain(model, state.z))
+    params_new = constrain(model, z_new)
+    params_old = constrain(model, state.z)
     w = auxiliary_data(model, method, params_new, data, k_aux)
     log_target_new = _log_prior(model, z_new) + _sum_log_f(model, params_new, data)
     log_ratio = (
@@ -210,10 +197,7 @@ class Exchange(PosteriorMethod):
             raise unsupported(self, model, f"unknown auxiliary {self.auxiliary!r}", AUXILIARY)
         if self.auxiliary == "exact" and not model.sampler.startswith("exact"):
             raise unsupported(self, model, f"its sampler is {model.sampler!r}", "auxiliary='mcmc'")
-        kernel_ok = (
-            isinstance(model.support, Reals) or len(getattr(model.support, "values", ())) == 2
-        )
-        if self.auxiliary_kind(model) == "mcmc" and not kernel_ok:
+        if self.auxiliary_kind(model) == "mcmc" and not model.has_mcmc_kernel:
             raise unsupported(self, model, "it has no data-space Markov kernel", "nuts")
 
     def kernel(self, model):
@@ -263,4 +247,4 @@ class ExchangeKernel(MCMCKernel):
         return one(state) if state.i.ndim == 0 else jax.vmap(one)(state)
 
     def postprocess_fn(self, model_args, model_kwargs):
-        return lambda z: _constrain(self.model, z)
+        return lambda z: constrain(self.model, z)

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 
 import jax
 import optax
-from numpyro.distributions.transforms import biject_to
 
-from bayesgen.errors import MethodError
+from bayesgen.errors import unsupported
+from bayesgen.model import bijections, constrain, unconstrain
+
+__all__ = ["Estimator", "bijections", "constrain", "lbfgs", "unconstrain", "unsupported"]
 
 
 @functools.cache
@@ -100,22 +102,3 @@ class Estimator:
     def loss(self, model, params, batch, key, state=()) -> jax.Array:
         """Mean of :meth:`per_datum_loss` over ``batch`` (shape ``(n, *event_shape)``)."""
         return self.per_datum_losses(model, params, batch, key, state).mean()
-
-
-def bijections(model):
-    """``{name: bijection from unconstrained space}`` (NumPyro ``biject_to``)."""
-    return {s.name: biject_to(s.constraint) for s in model.params_spec}
-
-
-def constrain(model, u):
-    """Unconstrained values to the parameters' own space."""
-    return {k: t(u[k]) for k, t in bijections(model).items()}
-
-
-def unconstrain(model, params):
-    """Parameters to unconstrained space."""
-    return {k: t.inv(params[k]) for k, t in bijections(model).items()}
-
-
-def unsupported(estimator: Estimator, model, why: str, instead: str) -> MethodError:
-    return MethodError(f"{estimator.name} does not apply to {model!r}: {why}; use {instead}")

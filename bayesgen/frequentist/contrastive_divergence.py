@@ -35,7 +35,6 @@ import numpy as np
 import optax
 
 from bayesgen.frequentist.base import Estimator, unsupported
-from bayesgen.support import Reals
 
 
 @functools.cache
@@ -46,20 +45,16 @@ def _adam_cosine(learning_rate: float, num_steps: int) -> optax.GradientTransfor
 
 def require_markov_kernel(estimator, model) -> None:
     """Raise unless ``model.mcmc_sweep`` has a kernel for the model's data."""
-    if not (isinstance(model.support, Reals) or len(getattr(model.support, "values", ())) == 2):
+    if not model.has_mcmc_kernel:
         raise unsupported(
             estimator, model, f"it has no Markov kernel for {model.support.name}", "nce"
         )
 
 
-def _sweeps(model, params, x, key, num_sweeps, step_size):
-    """``num_sweeps`` applications of ``model.mcmc_sweep`` to ONE datum (no gradient in θ)."""
+def sweeps(model, params, xs, key, num_sweeps, step_size):
+    """:meth:`bayesgen.Model.mcmc_run` with no gradient in θ (the negative samples)."""
     params = jax.lax.stop_gradient(params)
-
-    def body(i, v):
-        return model.mcmc_sweep(jax.random.fold_in(key, i), params, v, step_size=step_size)
-
-    return jax.lax.stop_gradient(jax.lax.fori_loop(0, num_sweeps, body, x))
+    return jax.lax.stop_gradient(model.mcmc_run(key, params, xs, num_sweeps, step_size=step_size))
 
 
 @dataclass(frozen=True)
@@ -103,34 +98,21 @@ class ContrastiveDivergence(Estimator):
 
     def update_state(self, model, params, state, data, key, step):
         if self.persistent:
-            keys = jax.random.split(key, state.shape[0])
-            state = jax.vmap(_sweeps, (None, None, 0, 0, None, None))(
-                model, params, state, keys, self.k, self.step_size
-            )
+            state = sweeps(model, params, state, key, self.k, self.step_size)
         return state, jnp.asarray(False)
 
-    def _log_f(self, model, params, xs):
-        return jax.vmap(model._log_unnormalized, (None, 0))(params, xs)
-
     def loss(self, model, params, batch, key, state=()):
-        if self.persistent:
-            negatives = state
-        else:
-            keys = jax.random.split(key, batch.shape[0])
-            negatives = jax.vmap(_sweeps, (None, None, 0, 0, None, None))(
-                model, params, batch, keys, self.k, self.step_size
-            )
-        return (
-            self._log_f(model, params, negatives).mean() - self._log_f(model, params, batch).mean()
-        )
+        if not self.persistent:  # each datum's own chain: the mean of the per-datum losses
+            return super().loss(model, params, batch, key, state)
+        log_f = model._log_unnormalized_batch
+        return log_f(params, state).mean() - log_f(params, batch).mean()
 
     def per_datum_loss(self, model, params, x, key, state):
         if self.persistent:
-            negative_term = self._log_f(model, params, state).mean()
+            negative_term = model._log_unnormalized_batch(params, state).mean()
         else:
-            negative_term = model._log_unnormalized(
-                params, _sweeps(model, params, x, key, self.k, self.step_size)
-            )
+            negative = sweeps(model, params, x[None], key, self.k, self.step_size)[0]
+            negative_term = model._log_unnormalized(params, negative)
         return negative_term - model._log_unnormalized(params, x)
 
     def is_converged(self, grad_norm, loss_trace) -> bool:

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from bayesgen.frequentist.base import Estimator
-from bayesgen.frequentist.contrastive_divergence import _sweeps, require_markov_kernel
+from bayesgen.frequentist.contrastive_divergence import require_markov_kernel, sweeps
 from bayesgen.normalizers import effective_sample_size, log_normalizer_ratio
 
 
@@ -74,26 +74,20 @@ class MCMLE(Estimator):
 
     def init_state(self, model, params, data, key):
         chains = data[jnp.arange(self.num_samples) % data.shape[0]]
-        return chains, self._log_f(model, params, chains)
+        return chains, model._log_unnormalized_batch(params, chains)
 
     def update_state(self, model, params, state, data, key, step):
         restart = step % self.refresh_every == 0
 
         def refresh(state):
-            keys = jax.random.split(key, state[0].shape[0])
-            chains = jax.vmap(_sweeps, (None, None, 0, 0, None, None))(
-                model, params, state[0], keys, self.num_sweeps, self.step_size
-            )
-            return chains, self._log_f(model, params, chains)
+            chains = sweeps(model, params, state[0], key, self.num_sweeps, self.step_size)
+            return chains, model._log_unnormalized_batch(params, chains)
 
         return jax.lax.cond(restart, refresh, lambda s: s, state), restart
 
-    def _log_f(self, model, params, xs):
-        return jax.vmap(model._log_unnormalized, (None, 0))(params, xs)
-
     def _log_weights(self, model, params, state):
         chains, log_f_reference = state
-        return self._log_f(model, params, chains) - log_f_reference
+        return model._log_unnormalized_batch(params, chains) - log_f_reference
 
     def _log_ratio_and_barrier(self, model, params, state):
         log_w = self._log_weights(model, params, state)
@@ -102,7 +96,7 @@ class MCMLE(Estimator):
         return log_normalizer_ratio(log_w) + barrier
 
     def loss(self, model, params, batch, key, state=()):
-        data_term = self._log_f(model, params, batch).mean()
+        data_term = model._log_unnormalized_batch(params, batch).mean()
         return self._log_ratio_and_barrier(model, params, state) - data_term
 
     def per_datum_loss(self, model, params, x, key, state):

@@ -44,7 +44,7 @@ class NCE(Estimator):
         )
 
     def check(self, model) -> None:
-        if not (isinstance(model.support, Reals) or len(getattr(model.support, "values", ())) == 2):
+        if not model.has_mcmc_kernel:  # the same supports: real, or two-valued
             raise unsupported(
                 self, model, f"it has no noise distribution for {model.support.name}", "exact_mle"
             )
@@ -95,6 +95,6 @@ class NCE(Estimator):
         )
         y = self._noise(model, state, key, x.shape)
         log_p_y = jax.vmap(self._log_p_noise, (None, None, 0))(model, state, y)
-        log_f_y = jax.vmap(model._log_unnormalized, (None, 0))(params, y)
+        log_f_y = model._log_unnormalized_batch(params, y)
         g_noise = log_f_y - c - log_p_y - log_nu
         return jax.nn.softplus(-g_data) + jnp.sum(jax.nn.softplus(g_noise))

@@ -71,9 +71,13 @@ def test_contrastive_divergence_with_bootstrap_errors(ising_data, persistent):
     assert result.uncertainty == "parametric bootstrap (30 of 30 refits)"
     assert result.timing["bootstrap_s"] > 0 and result.converged
     exact = bg.fit(ISING, ising_data, "exact_mle")
+    # The MLE is efficient, so CD's true SE is at least the MLE's; a bootstrap SE from B=30
+    # refits has relative standard error 1/sqrt(2 * 29) = 13%, so it may fall 3 of those
+    # (39%) below. Above, CD-1's SE was 1.8x the MLE's in a 50-replicate study: 4x flags a
+    # bootstrap that is broken, not a tolerance.
+    lower = 1 - 3 / np.sqrt(2 * 29)
     for name in ISING_TRUTH:
-        # CD is less efficient than the MLE, but not wildly so at this temperature.
-        assert exact.stderr[name] * 0.8 < result.stderr[name] < exact.stderr[name] * 4
+        assert exact.stderr[name] * lower < result.stderr[name] < exact.stderr[name] * 4
         assert abs(result.params[name] - ISING_TRUTH[name]) < 3 * result.stderr[name]
     with pytest.raises(bg.MethodError, match="uncertainty='bootstrap'"):
         bg.fit(ISING, ising_data, est, uncertainty="sandwich")
