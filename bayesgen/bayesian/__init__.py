@@ -4,15 +4,19 @@ from bayesgen.bayesian.base import PosteriorMethod
 from bayesgen.bayesian.builder import numpyro_model
 from bayesgen.bayesian.driver import METHODS, PosteriorResult, sample_posterior
 from bayesgen.bayesian.exchange import Exchange, ExchangeKernel
+from bayesgen.bayesian.generalized_bayes import GeneralizedBayes
 from bayesgen.bayesian.nuts import NUTS
+from bayesgen.bayesian.pseudo_posterior import PseudoPosterior
 
 __all__ = [
     "METHODS",
     "NUTS",
     "Exchange",
     "ExchangeKernel",
+    "GeneralizedBayes",
     "PosteriorMethod",
     "PosteriorResult",
+    "PseudoPosterior",
     "numpyro_model",
     "sample_posterior",
 ]

@@ -33,6 +33,18 @@ class PosteriorMethod:
     def kernel(self, model):
         raise NotImplementedError
 
+    def prepare(self, model, data, key) -> dict:
+        """Data-dependent constants of the kernel, computed once before sampling (a
+        calibrated loss weight, modes and curvatures): ``{name: array}``, handed to the
+        kernel as NumPyro model keyword arguments and reported in ``PosteriorResult.info``.
+        Implementations jit their work once per (method, model), so a new dataset of the
+        same shape does not recompile."""
+        return {}
+
+    def describe_info(self, model, extras: dict) -> dict:
+        """What to report of :meth:`prepare`'s output (default: all of it)."""
+        return extras
+
     def stat_fields(self) -> tuple[str, ...]:
         """Fields of the kernel state recorded per draw as sample statistics."""
         return ("accept_prob",)

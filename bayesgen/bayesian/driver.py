@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
@@ -21,10 +21,17 @@ import numpy as np
 from bayesgen.bayesian.base import PosteriorMethod
 from bayesgen.bayesian.builder import LOG_LIKELIHOOD_SITE
 from bayesgen.bayesian.exchange import Exchange
+from bayesgen.bayesian.generalized_bayes import GeneralizedBayes
 from bayesgen.bayesian.nuts import NUTS
+from bayesgen.bayesian.pseudo_posterior import PseudoPosterior
 from bayesgen.errors import MethodError
 
-METHODS: dict[str, type[PosteriorMethod]] = {"nuts": NUTS, "exchange": Exchange}
+METHODS: dict[str, type[PosteriorMethod]] = {
+    "nuts": NUTS,
+    "exchange": Exchange,
+    "generalized_bayes": GeneralizedBayes,
+    "pseudo_posterior": PseudoPosterior,
+}
 CHAIN_METHODS = ("vectorized", "sequential")
 
 
@@ -49,7 +56,10 @@ class PosteriorResult:
       log_likelihood: per-datum log-likelihood ``(chains, draws, n)`` where Z is exact,
         else None.
       observed: the data.
-      method, side, normalizer, timing (compile and run seconds), device.
+      method, side, normalizer, timing (``prepare_s``: the method's calibration before
+        sampling, if any; ``compile_s``, ``run_s``), device.
+      info: what the method computed before sampling (e.g. ``generalized_bayes``'s loss
+        weight, ``pseudo_posterior``'s modes and adjustment), as numpy arrays.
     """
 
     samples: dict
@@ -61,6 +71,7 @@ class PosteriorResult:
     timing: dict
     device: str
     side: str = "bayesian"
+    info: dict = field(default_factory=dict)
 
     def interval(self, level: float = 0.95) -> dict:
         """Equal-tailed credible intervals ``{name: (lower, upper)}`` at ``level``."""
@@ -92,6 +103,7 @@ class PosteriorResult:
             "run_s": self.timing["run_s"],
             "device": self.device,
         }
+        attrs.update({k: np.asarray(v).tolist() for k, v in self.info.items()})
         tree.attrs.update(attrs)
         tree["posterior"].attrs.update(attrs)
         return tree
@@ -135,15 +147,15 @@ def _kernel(method, model):
     return method.kernel(model)
 
 
-def _run(kernel, fields, num_warmup, num_samples, state, data):
+def _run(kernel, fields, num_warmup, num_samples, state, data, extras):
     """Warm-up, then ``num_samples`` draws; returns (final state, z draws, stats draws)."""
     args = (data,)
 
     def warm(state, _):
-        return kernel.sample(state, args, {}), None
+        return kernel.sample(state, args, extras), None
 
     def draw(state, _):
-        state = kernel.sample(state, args, {})
+        state = kernel.sample(state, args, extras)
         return state, (getattr(state, kernel.sample_field), {f: getattr(state, f) for f in fields})
 
     state, _ = jax.lax.scan(warm, state, None, length=num_warmup)
@@ -205,11 +217,15 @@ def sample_posterior(
     statics = (kernel, fields, int(num_warmup), int(num_samples))
 
     t0 = time.perf_counter()
+    extras = jax.block_until_ready(method.prepare(model, data, jax.random.fold_in(key, 1)))
+    prepare_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     if chain_method == "vectorized":
-        states = [kernel.init(keys, num_warmup, None, (data,), {})]
+        states = [kernel.init(keys, num_warmup, None, (data,), extras)]
     else:
-        states = [kernel.init(k, num_warmup, None, (data,), {}) for k in keys]
-    compiled = _run_jit.lower(*statics, states[0], data).compile()
+        states = [kernel.init(k, num_warmup, None, (data,), extras) for k in keys]
+    compiled = _run_jit.lower(*statics, states[0], data, extras).compile()
     compile_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -217,7 +233,7 @@ def sample_posterior(
     for c, state in enumerate(states):
         if show:
             print(f"{method.name}: chain batch {c + 1}/{len(states)}", file=sys.stderr)
-        outputs.append(jax.block_until_ready(compiled(state, data)))
+        outputs.append(jax.block_until_ready(compiled(state, data, extras)))
     run_s = time.perf_counter() - t0
 
     def chains_first(x):  # (draws, chains, ...) -> (chains, draws, ...)
@@ -229,7 +245,7 @@ def sample_posterior(
     stats = jax.tree.map(
         lambda *a: jnp.concatenate(a, 0), *[jax.tree.map(chains_first, o[1][1]) for o in outputs]
     )
-    post = kernel.postprocess_fn((data,), {})
+    post = kernel.postprocess_fn((data,), extras)
     constrained = jax.vmap(jax.vmap(post))(zs)
     log_lik = constrained.pop(LOG_LIKELIHOOD_SITE, None)
     samples = {k: np.asarray(constrained[k]) for k in model.param_names}
@@ -240,6 +256,7 @@ def sample_posterior(
         observed=np.asarray(data),
         method=method.name,
         normalizer=method.describe_normalizer(model),
-        timing={"compile_s": compile_s, "run_s": run_s},
+        timing={"prepare_s": prepare_s, "compile_s": compile_s, "run_s": run_s},
         device=str(jax.devices()[0]),
+        info={k: np.asarray(v) for k, v in method.describe_info(model, extras).items()},
     )

@@ -41,7 +41,8 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.util import is_prng_key
 
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
-from bayesgen.model import bijections, constrain
+from bayesgen.bayesian.modes import log_prior_unconstrained
+from bayesgen.model import constrain
 
 AUXILIARY = ("auto", "exact", "mcmc")
 
@@ -63,16 +64,6 @@ class ExchangeState(NamedTuple):
     rng_key: jax.Array
 
 
-def _log_prior(model, z):
-    """log π(θ) + log |dθ/dz| at the unconstrained ``z``."""
-    total = 0.0
-    for name, t in bijections(model).items():
-        theta = t(z[name])
-        total = total + jnp.sum(model.prior[name].log_prob(theta))
-        total = total + jnp.sum(t.log_abs_det_jacobian(z[name], theta))
-    return total
-
-
 def _sum_log_f(model, params, xs):
     return jnp.sum(model._log_unnormalized_batch(params, xs))
 
@@ -82,7 +73,7 @@ def init(model, data, z, num_warmup, rng_key) -> ExchangeState:
     flat = ravel_pytree(z)[0]
     d = flat.size
     dtype = flat.dtype
-    log_target = _log_prior(model, z) + _sum_log_f(model, constrain(model, z), data)
+    log_target = log_prior_unconstrained(model, z) + _sum_log_f(model, constrain(model, z), data)
     return ExchangeState(
         i=jnp.zeros((), jnp.int32),
         z=z,
@@ -117,7 +108,7 @@ def step(model, method, data, state: ExchangeState) -> ExchangeState:
     params_new = constrain(model, z_new)
     params_old = constrain(model, state.z)
     w = auxiliary_data(model, method, params_new, data, k_aux)
-    log_target_new = _log_prior(model, z_new) + _sum_log_f(model, params_new, data)
+    log_target_new = log_prior_unconstrained(model, z_new) + _sum_log_f(model, params_new, data)
     log_ratio = (
         log_target_new
         - state.log_target

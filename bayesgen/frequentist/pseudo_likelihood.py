@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bayesgen import losses
 from bayesgen.frequentist.base import Estimator, unsupported
 from bayesgen.support import FiniteSet
 
@@ -37,4 +38,4 @@ class PseudoLikelihood(Estimator):
             )
 
     def per_datum_loss(self, model, params, x, key, state):
-        return -model.log_conditionals(params, x).sum()
+        return losses.negative_log_pseudo_likelihood(model, params, x)

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax.numpy as jnp
-
+from bayesgen import losses
 from bayesgen.frequentist.pseudo_likelihood import PseudoLikelihood
 
 
@@ -28,4 +27,4 @@ class RatioMatching(PseudoLikelihood):
     normalizer = "avoided: ratios of f between neighbouring configurations"
 
     def per_datum_loss(self, model, params, x, key, state):
-        return jnp.sum((-jnp.expm1(model.log_conditionals(params, x))) ** 2)
+        return losses.ratio_matching(model, params, x)

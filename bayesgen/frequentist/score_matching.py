@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
-
+from bayesgen import losses
 from bayesgen.frequentist.base import Estimator, unsupported
 from bayesgen.support import Reals
 
@@ -40,12 +38,4 @@ class ScoreMatching(Estimator):
             )
 
     def per_datum_loss(self, model, params, x, key, state):
-        flat = x.reshape(-1)
-
-        def log_f(v):
-            return model._log_unnormalized(params, v.reshape(x.shape))
-
-        score = jax.grad(log_f)
-        basis = jnp.eye(flat.size, dtype=flat.dtype)
-        hess_diag = jax.vmap(lambda e: jnp.vdot(e, jax.jvp(score, (flat,), (e,))[1]))(basis)
-        return jnp.sum(hess_diag) + 0.5 * jnp.sum(score(flat) ** 2)
+        return losses.score_matching(model, params, x)

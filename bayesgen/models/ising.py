@@ -193,6 +193,11 @@ class Ising(Model):
         """One checkerboard Gibbs sweep (every site once, from its exact conditional)."""
         return checkerboard.sweep(key, x, params["beta"], params["h"])
 
+    def mcmc_run(self, key, params, xs, num_sweeps, *, step_size=None):
+        """``num_sweeps`` checkerboard sweeps of every lattice of ``xs``, all chains in one
+        loop (:func:`bayesgen.samplers.checkerboard.run`)."""
+        return checkerboard.run(key, xs, params["beta"], params["h"], num_sweeps)
+
     def _flat_log_f(self, theta, s_flat):
         t = self.sufficient_statistics(s_flat.reshape(self.shape))
         return theta[0] * t[0] + theta[1] * t[1]
