@@ -7,7 +7,7 @@ log Z need it, so enable it at your entry point with
 """
 
 from bayesgen import bayesian, frequentist, models, normalizers, samplers
-from bayesgen.bayesian import PosteriorResult, sample_posterior
+from bayesgen.bayesian import EvidenceResult, PosteriorResult, log_evidence, sample_posterior
 from bayesgen.errors import (
     BayesgenError,
     DataError,
@@ -25,6 +25,7 @@ __all__ = [
     "BayesgenError",
     "Binary",
     "DataError",
+    "EvidenceResult",
     "FitResult",
     "IntractableNormalizerError",
     "MethodError",
@@ -38,6 +39,7 @@ __all__ = [
     "bayesian",
     "fit",
     "frequentist",
+    "log_evidence",
     "models",
     "normalizers",
     "sample_posterior",

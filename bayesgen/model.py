@@ -310,6 +310,27 @@ class Model:
             return langevin.step(key, log_f, x, step_size)
         raise MethodError(f"{type(self).__name__} has no data-space Markov kernel")
 
+    def annealed_run(self, key, params: Params, xs: jax.Array, temperature, num_sweeps: int):
+        """``num_sweeps`` sweeps, on every chain of ``xs``, of a kernel that leaves
+        π_t ∝ f_θ^t invariant on a two-valued support (uniform at t = 0, p_θ at t = 1): the
+        moves of annealed importance sampling. Generic Gibbs on t · log f; models where
+        f_θ^t = f_θ' for some θ' (exponential families) override it with their fast kernel.
+        """
+        values = getattr(self.support, "values", ())
+        if len(values) != 2:
+            raise MethodError(f"{type(self).__name__}: annealing needs a two-valued support")
+
+        def run(x, k):
+            def log_f(v):
+                return temperature * self._log_unnormalized(params, v)
+
+            def body(j, v):
+                return gibbs.sweep(jax.random.fold_in(k, j), log_f, v, values)
+
+            return jax.lax.fori_loop(0, num_sweeps, body, x)
+
+        return jax.vmap(run)(xs, jax.random.split(key, xs.shape[0]))
+
     # -- to be specialised -------------------------------------------------------------
     def _log_unnormalized(self, params: Params, x: jax.Array) -> jax.Array:
         raise NotImplementedError

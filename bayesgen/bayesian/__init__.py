@@ -3,6 +3,7 @@
 from bayesgen.bayesian.base import PosteriorMethod
 from bayesgen.bayesian.builder import numpyro_model
 from bayesgen.bayesian.driver import METHODS, PosteriorResult, sample_posterior
+from bayesgen.bayesian.evidence import EvidenceResult, log_evidence
 from bayesgen.bayesian.exchange import Exchange, ExchangeKernel
 from bayesgen.bayesian.generalized_bayes import GeneralizedBayes
 from bayesgen.bayesian.nuts import NUTS
@@ -11,12 +12,14 @@ from bayesgen.bayesian.pseudo_posterior import PseudoPosterior
 __all__ = [
     "METHODS",
     "NUTS",
+    "EvidenceResult",
     "Exchange",
     "ExchangeKernel",
     "GeneralizedBayes",
     "PosteriorMethod",
     "PosteriorResult",
     "PseudoPosterior",
+    "log_evidence",
     "numpyro_model",
     "sample_posterior",
 ]

@@ -198,6 +198,11 @@ class Ising(Model):
         loop (:func:`bayesgen.samplers.checkerboard.run`)."""
         return checkerboard.run(key, xs, params["beta"], params["h"], num_sweeps)
 
+    def annealed_run(self, key, params, xs, temperature, num_sweeps):
+        """f_θ^t is the Ising model at (tβ, th): checkerboard sweeps there."""
+        beta, h = temperature * params["beta"], temperature * params["h"]
+        return checkerboard.run(key, xs, beta, h, num_sweeps)
+
     def _flat_log_f(self, theta, s_flat):
         t = self.sufficient_statistics(s_flat.reshape(self.shape))
         return theta[0] * t[0] + theta[1] * t[1]

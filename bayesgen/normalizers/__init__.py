@@ -1,11 +1,16 @@
 """Log-normaliser strategies, exact and estimated, shared by both sides and by evaluation."""
 
+from bayesgen.normalizers.ais import ais_log_normalizer
 from bayesgen.normalizers.enumeration import (
     binary_configurations,
     enumerate_log_normalizer,
     enumerate_log_weights,
 )
-from bayesgen.normalizers.importance import effective_sample_size, log_normalizer_ratio
+from bayesgen.normalizers.importance import (
+    effective_sample_size,
+    log_mean_weight,
+    log_normalizer_ratio,
+)
 from bayesgen.normalizers.kaufman import ising_torus_log_z_kaufman
 from bayesgen.normalizers.transfer_matrix import (
     MAX_WIDTH,
@@ -16,6 +21,7 @@ from bayesgen.normalizers.transfer_matrix import (
 
 __all__ = [
     "MAX_WIDTH",
+    "ais_log_normalizer",
     "binary_configurations",
     "effective_sample_size",
     "enumerate_log_normalizer",
@@ -23,6 +29,7 @@ __all__ = [
     "ising_torus_log_z_kaufman",
     "ising_transfer_matrix_log_z",
     "ising_transfer_matrix_sample",
+    "log_mean_weight",
     "log_normalizer_ratio",
     "transfer_matrix_sampling_cost",
 ]

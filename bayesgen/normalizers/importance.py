@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["effective_sample_size", "log_normalizer_ratio"]
+__all__ = ["effective_sample_size", "log_mean_weight", "log_normalizer_ratio"]
 
 
 def log_normalizer_ratio(log_weights: jax.Array) -> jax.Array:
@@ -25,3 +25,18 @@ def log_normalizer_ratio(log_weights: jax.Array) -> jax.Array:
 def effective_sample_size(log_weights: jax.Array) -> jax.Array:
     """Kish's effective sample size (Σ w)² / Σ w² of importance weights given as logs."""
     return jnp.exp(2 * jax.nn.logsumexp(log_weights) - jax.nn.logsumexp(2 * log_weights))
+
+
+def log_mean_weight(log_weights: jax.Array, axis: int = -1) -> tuple[jax.Array, jax.Array]:
+    """``(log mean w, its standard error)`` from i.i.d. weights given as logs.
+
+    The mean is unbiased for the ratio it estimates; the standard error of its log is the
+    delta method's sd(w) / (sqrt(m) mean(w)), computed from rescaled weights so that
+    nothing overflows.
+    """
+    m = log_weights.shape[axis]
+    top = jnp.max(log_weights, axis=axis, keepdims=True)
+    w = jnp.exp(log_weights - top)
+    mean = jnp.mean(w, axis=axis)
+    se = jnp.std(w, axis=axis, ddof=1) / (jnp.sqrt(m) * mean)
+    return jnp.log(mean) + jnp.squeeze(top, axis), se
