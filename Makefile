@@ -30,6 +30,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/fit_overhead.py
+	$(PY) benchmarks/posterior_overhead.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
