@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/bayesgen simulate ising
+	$(VENV)/bin/bayesgen compare ising --plot demo-output/compare_ising.png --json demo-output/compare_ising.json
 
 test: $(STAMP)
 	$(PY) -m pytest -q

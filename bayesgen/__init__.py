@@ -6,7 +6,7 @@ log Z need it, so enable it at your entry point with
 ``jax.config.update("jax_enable_x64", True)``, as the CLI and the tests do.
 """
 
-from bayesgen import bayesian, frequentist, models, normalizers, samplers
+from bayesgen import bayesian, evaluation, frequentist, models, normalizers, samplers
 from bayesgen.bayesian import EvidenceResult, PosteriorResult, log_evidence, sample_posterior
 from bayesgen.errors import (
     BayesgenError,
@@ -15,6 +15,7 @@ from bayesgen.errors import (
     MethodError,
     ParameterError,
 )
+from bayesgen.evaluation import Comparison, compare
 from bayesgen.frequentist import FitResult, fit
 from bayesgen.model import Model, ParamSpec
 from bayesgen.support import Binary, Reals, Spins, Support
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BayesgenError",
     "Binary",
+    "Comparison",
     "DataError",
     "EvidenceResult",
     "FitResult",
@@ -37,6 +39,8 @@ __all__ = [
     "Spins",
     "Support",
     "bayesian",
+    "compare",
+    "evaluation",
     "fit",
     "frequentist",
     "log_evidence",

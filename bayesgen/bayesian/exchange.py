@@ -15,7 +15,9 @@ exact only in the limit of many sweeps. The choice is recorded in the result.
 The proposal is Gaussian with a covariance and a scale that adapt during warm-up only
 (the empirical covariance of the draws from the second quarter of warm-up on, and a
 Robbins–Monro scale aimed at ``target_accept_prob``), so the post-warm-up chain is a
-fixed Markov kernel.
+fixed Markov kernel. By default the chains start around a Z-free estimate (maximum
+pseudo-likelihood or score matching), spread by twice its sandwich standard errors, and
+the first proposal covariance is that sandwich covariance: warm-up then only refines.
 
 Written first as a functional kernel (:func:`init`, :func:`step`: pure, jit- and
 vmap-able, the key is in the state), then wrapped as a NumPyro ``MCMCKernel``
@@ -30,6 +32,7 @@ Metropolis algorithm, Bernoulli 7.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -40,9 +43,12 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer.mcmc import MCMCKernel
 from numpyro.util import is_prng_key
 
+from bayesgen import losses
+from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
 from bayesgen.bayesian.modes import log_prior_unconstrained
 from bayesgen.model import constrain
+from bayesgen.support import Reals
 
 AUXILIARY = ("auto", "exact", "mcmc")
 
@@ -68,11 +74,14 @@ def _sum_log_f(model, params, xs):
     return jnp.sum(model._log_unnormalized_batch(params, xs))
 
 
-def init(model, data, z, num_warmup, rng_key) -> ExchangeState:
-    """The state of a chain started at the unconstrained parameters ``z``."""
+def init(model, data, z, num_warmup, rng_key, cov=None) -> ExchangeState:
+    """The state of a chain started at the unconstrained parameters ``z``, with the
+    proposal covariance ``cov`` (scaled by 2.38²/d) or, if None, the identity scaled by 0.1²."""
     flat = ravel_pytree(z)[0]
     d = flat.size
     dtype = flat.dtype
+    log_scale = jnp.log(0.1) if cov is None else jnp.log(2.38 / jnp.sqrt(d))
+    cov = jnp.eye(d, dtype=dtype) if cov is None else jnp.asarray(cov, dtype)
     log_target = log_prior_unconstrained(model, z) + _sum_log_f(model, constrain(model, z), data)
     return ExchangeState(
         i=jnp.zeros((), jnp.int32),
@@ -80,10 +89,10 @@ def init(model, data, z, num_warmup, rng_key) -> ExchangeState:
         log_target=log_target,
         accept_prob=jnp.zeros((), dtype),
         accepted=jnp.zeros((), bool),
-        log_scale=jnp.asarray(jnp.log(0.1), dtype),
+        log_scale=jnp.asarray(log_scale, dtype),
         mean=jnp.zeros(d, dtype),
         m2=jnp.zeros((d, d), dtype),
-        cov=jnp.eye(d, dtype=dtype),
+        cov=cov,
         count=jnp.zeros((), dtype),
         num_warmup=jnp.asarray(num_warmup, jnp.int32),
         rng_key=rng_key,
@@ -162,13 +171,31 @@ class Exchange(PosteriorMethod):
       num_sweeps: sweeps per auxiliary draw when ``"mcmc"``.
       target_accept_prob: the warm-up adaptation's target acceptance rate.
       step_size: Langevin step size of the auxiliary sweeps for real data.
+      start: ``"z_free"``: chains start around a Z-free estimate (maximum pseudo-likelihood
+        for two-valued data, score matching for real data; ``info["start.*"]``), spread by
+        twice its sandwich standard errors, which also shape the first proposal;
+        ``"prior"``: uniformly in [-1, 1] in unconstrained space, identity proposal.
     """
 
     auxiliary: str = "auto"
     num_sweeps: int = 20
     target_accept_prob: float = 0.3
     step_size: float = 0.1
+    start: str = "z_free"
     name = "exchange"
+
+    def prepare(self, model, data, key) -> dict:
+        binary = len(getattr(model.support, "values", ())) == 2
+        if self.start != "z_free" or not (binary or isinstance(model.support, Reals)):
+            return {}  # no Z-free estimator for this support: start from the prior
+        return _z_free_start(model)(data)
+
+    def describe_info(self, model, extras: dict) -> dict:
+        if "start" not in extras:
+            return {}
+        unravel = modes.unconstrained_zeros(model, extras["start"].dtype)[1]
+        theta = modes.params_of(model, unravel, extras["start"])
+        return {f"start.{k}": v for k, v in theta.items()}
 
     def auxiliary_kind(self, model) -> str:
         if self.auxiliary == "auto":
@@ -190,6 +217,8 @@ class Exchange(PosteriorMethod):
             raise unsupported(self, model, f"its sampler is {model.sampler!r}", "auxiliary='mcmc'")
         if self.auxiliary_kind(model) == "mcmc" and not model.has_mcmc_kernel:
             raise unsupported(self, model, "it has no data-space Markov kernel", "nuts")
+        if self.start not in ("z_free", "prior"):
+            raise unsupported(self, model, f"unknown start {self.start!r}", "'z_free' or 'prior'")
 
     def kernel(self, model):
         return ExchangeKernel(model, self)
@@ -208,9 +237,14 @@ class ExchangeKernel(MCMCKernel):
     def __init__(self, model, method: Exchange):
         self.model, self.method = model, method
 
-    def _init_one(self, rng_key, num_warmup, init_params, data):
+    def _init_one(self, rng_key, num_warmup, init_params, data, start, start_cov):
         k_init, k_run = jax.random.split(rng_key)
-        if init_params is None:
+        if init_params is None and start is not None:  # overdispersed around the estimate
+            chol = jnp.linalg.cholesky(start_cov)
+            eps = jax.random.normal(k_init, start.shape, start.dtype)
+            unravel = modes.unconstrained_zeros(self.model, start.dtype)[1]
+            init_params = unravel(start + 2.0 * chol @ eps)
+        elif init_params is None:
             init_params = {
                 s.name: jax.random.uniform(
                     jax.random.fold_in(k_init, j),
@@ -221,15 +255,17 @@ class ExchangeKernel(MCMCKernel):
                 )
                 for j, s in enumerate(self.model.params_spec)
             }
-        return init(self.model, data, init_params, num_warmup, k_run)
+        return init(self.model, data, init_params, num_warmup, k_run, start_cov)
 
     def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs):
         (data,) = model_args
+        start = model_kwargs.get("start") if model_kwargs else None
+        start_cov = model_kwargs.get("start_cov") if model_kwargs else None
         if is_prng_key(rng_key):
-            return self._init_one(rng_key, num_warmup, init_params, data)
+            return self._init_one(rng_key, num_warmup, init_params, data, start, start_cov)
         axes = None if init_params is None else 0
-        return jax.vmap(self._init_one, (0, None, axes, None))(
-            rng_key, num_warmup, init_params, data
+        return jax.vmap(self._init_one, (0, None, axes, None, None, None))(
+            rng_key, num_warmup, init_params, data, start, start_cov
         )
 
     def sample(self, state, model_args, model_kwargs):
@@ -239,3 +275,22 @@ class ExchangeKernel(MCMCKernel):
 
     def postprocess_fn(self, model_args, model_kwargs):
         return lambda z: constrain(self.model, z)
+
+
+@functools.cache
+def _z_free_start(model):
+    """A jitted ``data -> {"start", "start_cov"}``: a Z-free estimate and its sandwich
+    covariance, in unconstrained coordinates."""
+    loss = losses.score_matching if isinstance(model.support, Reals) else None
+    if loss is None:
+        loss = losses.negative_log_pseudo_likelihood
+
+    @jax.jit
+    def start(data):
+        z_hat, hess, info = modes.z_free_fit(model, loss, data)
+        h_inv = jnp.linalg.inv(hess)
+        cov = h_inv @ info @ h_inv / data.shape[0]
+        cov = 0.5 * (cov + cov.T) + 1e-12 * jnp.eye(z_hat.size, dtype=z_hat.dtype)
+        return {"start": z_hat, "start_cov": cov}
+
+    return start

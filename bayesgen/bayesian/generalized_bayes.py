@@ -120,19 +120,7 @@ def _calibration(model, loss_name):
 
     @jax.jit
     def calibrate(data):
-        z0, unravel = modes.unconstrained_zeros(model, data.dtype)
-
-        def per_datum(z, x):
-            return loss(model, modes.params_of(model, unravel, z), x)
-
-        def mean_loss(z):
-            return jnp.mean(jax.vmap(per_datum, (None, 0))(z, data))
-
-        z_hat = modes.newton_minimize(mean_loss, z0)
-        hess = jax.hessian(mean_loss)(z_hat)
-        grads = jax.vmap(jax.grad(per_datum), (None, 0))(z_hat, data)
-        centred = grads - grads.mean(0)
-        info = centred.T @ centred / data.shape[0]
+        z_hat, hess, info = modes.z_free_fit(model, loss, data)
         weight = jnp.trace(hess @ jnp.linalg.solve(info, hess)) / jnp.trace(hess)
         return {"weight": weight, "minimizer": z_hat}
 

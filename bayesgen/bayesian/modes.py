@@ -20,6 +20,7 @@ __all__ = [
     "newton_minimize",
     "params_of",
     "unconstrained_zeros",
+    "z_free_fit",
 ]
 
 
@@ -72,3 +73,23 @@ def newton_minimize(fun, z0, num_steps: int = 30):
         return z - alphas[jnp.argmin(values)] * step
 
     return jax.lax.fori_loop(0, num_steps, body, z0)
+
+
+def z_free_fit(model, loss, data):
+    """The minimiser ẑ of a Z-free per-datum ``loss`` (from :mod:`bayesgen.losses`) in
+    unconstrained coordinates, with the Hessian H of its mean and the covariance J of its
+    per-datum gradients at ẑ (so H⁻¹ J H⁻¹ / n is the minimiser's sandwich covariance).
+    jit-able; returns ``(z_hat, H, J)``."""
+    z0, unravel = unconstrained_zeros(model, data.dtype)
+
+    def per_datum(z, x):
+        return loss(model, params_of(model, unravel, z), x)
+
+    def mean_loss(z):
+        return jnp.mean(jax.vmap(per_datum, (None, 0))(z, data))
+
+    z_hat = newton_minimize(mean_loss, z0)
+    hess = jax.hessian(mean_loss)(z_hat)
+    grads = jax.vmap(jax.grad(per_datum), (None, 0))(z_hat, data)
+    centred = grads - grads.mean(0)
+    return z_hat, hess, centred.T @ centred / data.shape[0]

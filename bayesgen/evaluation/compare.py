@@ -1,0 +1,327 @@
+"""``bg.compare``: several methods from both sides on the same data, side by side.
+
+Each method runs on the same data with its own key (``fold_in(key, i)``); the table has one
+row per method with how it handled Z, per-parameter estimates (the MLE or the posterior
+mean) with a ``level`` interval (Wald or equal-tailed credible) and the error against the
+truth when given, the held-out average log-likelihood at the estimate (exact log Z where
+the model has one, else annealed importance sampling, with its Monte Carlo standard
+error), cost (compile and run seconds, gradient evaluations, ESS per second) and
+diagnostics (max R-hat, convergence). Methods that cannot apply to the model are skipped
+with the reason (``Comparison.skipped``), not crashed on; an unknown name is an error.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+import pandas as pd
+from numpyro.distributions import constraints
+
+from bayesgen._io import atomic_write_bytes, atomic_write_json
+from bayesgen.bayesian import driver as bayes_driver
+from bayesgen.bayesian.base import PosteriorMethod
+from bayesgen.errors import IntractableNormalizerError, MethodError
+from bayesgen.frequentist import driver as freq_driver
+from bayesgen.frequentist.base import Estimator
+from bayesgen.normalizers.ais import ais_log_normalizer
+
+__all__ = ["JSON_SCHEMA", "Comparison", "applicable_methods", "compare"]
+
+JSON_SCHEMA = "bayesgen.comparison/1"
+
+
+def _side(method) -> str:
+    if isinstance(method, Estimator) or (
+        isinstance(method, str) and method in freq_driver.ESTIMATORS
+    ):
+        return "frequentist"
+    if isinstance(method, PosteriorMethod) or (
+        isinstance(method, str) and method in bayes_driver.METHODS
+    ):
+        return "bayesian"
+    known = sorted({*freq_driver.ESTIMATORS, *bayes_driver.METHODS})
+    raise MethodError(f"unknown method {method!r}; available: {', '.join(known)}")
+
+
+def _resolve(method):
+    side = _side(method)
+    obj = (freq_driver if side == "frequentist" else bayes_driver).resolve(method)
+    return side, obj
+
+
+def applicable_methods(model) -> list[str]:
+    """Every method alias of both sides whose ``check`` passes on ``model``."""
+    names = []
+    for name in [*freq_driver.ESTIMATORS, *bayes_driver.METHODS]:
+        try:
+            _resolve(name)[1].check(model)
+        except (MethodError, IntractableNormalizerError):
+            continue
+        names.append(name)
+    return names
+
+
+def _flat(params: dict, symmetric=()) -> dict:
+    """``{"beta": 0.3, "mu[0]": ...}``: every scalar of every parameter (the upper triangle
+    of the symmetric matrices named in ``symmetric``)."""
+    out = {}
+    for name, value in params.items():
+        arr = np.asarray(value, dtype=float)
+        if arr.ndim == 0:
+            out[name] = float(arr)
+            continue
+        for idx in np.ndindex(arr.shape):
+            if name in symmetric and idx[-2] > idx[-1]:
+                continue
+            out[f"{name}[{','.join(map(str, idx))}]"] = float(arr[idx])
+    return out
+
+
+def _symmetric(model) -> set:
+    return {s.name for s in model.params_spec if s.constraint is constraints.positive_definite}
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`.
+
+    Attributes:
+      table: a pandas DataFrame, one row per method that ran (columns: see ``to_json``).
+      results: ``{method: FitResult | PosteriorResult}``.
+      skipped: ``{method: why it cannot apply to the model}``.
+      model, n, truth, level: what was compared.
+    """
+
+    table: pd.DataFrame
+    results: dict
+    skipped: dict
+    model: str
+    n: int
+    truth: dict | None
+    level: float
+    parameters: list = field(default_factory=list)
+
+    def to_arviz(self) -> dict:
+        """``{method: DataTree}``; frequentist fits as draws from their sampling
+        distribution (``FitResult.to_arviz``), so ArviZ plots can overlay both sides."""
+        return {name: r.to_arviz() for name, r in self.results.items()}
+
+    def to_markdown(self, digits: int = 4) -> str:
+        """The table as GitHub markdown (no extra dependency)."""
+        cols = list(self.table.columns)
+
+        def fmt(v):
+            if isinstance(v, float | np.floating):
+                return "" if math.isnan(v) else f"{v:.{digits}g}"
+            return str(v)
+
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += [
+            "| " + " | ".join(fmt(v) for v in row) + " |" for row in self.table.itertuples(False)
+        ]
+        if self.skipped:
+            lines.append("")
+            lines += [f"- skipped {k}: {v}" for k, v in self.skipped.items()]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """The JSON document of :meth:`to_json` (schema ``bayesgen.comparison/1``)."""
+        rows = [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in self.table.to_dict(orient="records")
+        ]
+        return {
+            "schema": JSON_SCHEMA,
+            "model": self.model,
+            "n": self.n,
+            "level": self.level,
+            "truth": self.truth,
+            "parameters": self.parameters,
+            "rows": rows,
+            "skipped": self.skipped,
+        }
+
+    def to_json(self, path) -> None:
+        """Write :meth:`to_dict` to ``path`` atomically (NaN written as null)."""
+        atomic_write_json(path, self.to_dict())
+
+    def plot(self, path=None):
+        """Per parameter, each method's estimate and interval against the truth; returns the
+        matplotlib figure, and writes it to ``path`` (atomically) when given."""
+        import matplotlib
+
+        if path is not None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        params = self.parameters
+        fig, axes = plt.subplots(
+            1, len(params), figsize=(4 * len(params), 0.45 * len(self.table) + 1.5), squeeze=False
+        )
+        colours = {"frequentist": "tab:blue", "bayesian": "tab:orange"}
+        y = np.arange(len(self.table))[::-1]
+        for ax, p in zip(axes[0], params, strict=True):
+            est = self.table[p].to_numpy(float)
+            lo, hi = self.table[f"{p} lo"].to_numpy(float), self.table[f"{p} hi"].to_numpy(float)
+            for i, side in enumerate(self.table["side"]):
+                ax.errorbar(
+                    est[i],
+                    y[i],
+                    xerr=[[est[i] - lo[i]], [hi[i] - est[i]]],
+                    fmt="o",
+                    color=colours[side],
+                    capsize=3,
+                )
+            if self.truth is not None and p in self.truth:
+                ax.axvline(self.truth[p], color="k", ls="--", lw=1, label="truth")
+            ax.set_yticks(y, self.table["method"] if ax is axes[0][0] else [""] * len(y))
+            ax.set_title(p)
+        handles = [
+            plt.Line2D([], [], color=c, marker="o", ls="", label=side)
+            for side, c in colours.items()
+            if side in set(self.table["side"])
+        ]
+        axes[0][-1].legend(handles=handles, loc="best", fontsize="small")
+        fig.suptitle(f"{self.model}, n = {self.n}: estimates and {self.level:.0%} intervals")
+        fig.tight_layout()
+        if path is not None:
+            buf = io.BytesIO()
+            fig.savefig(buf, format=str(path).rsplit(".", 1)[-1] if "." in str(path) else "png")
+            atomic_write_bytes(path, buf.getvalue())
+        return fig
+
+
+def _heldout(model, estimate, heldout, key):
+    """Average held-out log-likelihood at ``estimate`` and its Monte Carlo SE (0 if exact)."""
+    log_f = float(np.mean(np.asarray(model._log_unnormalized_batch(estimate, heldout))))
+    if model.has_exact_normalizer:
+        return log_f - float(model.log_normalizer(estimate)), 0.0, "exact"
+    try:
+        log_z, se = ais_log_normalizer(model, estimate, key)
+    except MethodError:
+        return math.nan, math.nan, "unavailable"
+    return log_f - float(log_z), float(se), "ais"
+
+
+def compare(
+    model,
+    data,
+    methods=None,
+    *,
+    truth=None,
+    key=None,
+    heldout=None,
+    level: float = 0.95,
+    num_warmup: int = 1000,
+    num_samples: int = 1000,
+    num_chains: int = 4,
+    progress=None,
+    on_result=None,
+) -> Comparison:
+    """Run ``methods`` (aliases or configured objects, from either side; default: every
+    applicable one) on the same ``data`` and tabulate how each did.
+
+    Args:
+      model, data: as for :func:`bayesgen.fit` and :func:`bayesgen.sample_posterior`.
+      methods: a list of methods; ``None``: :func:`applicable_methods`.
+      truth: the true parameters, for the error columns.
+      key: PRNG key (method i uses ``fold_in(key, i)``); ``jax.random.key(0)`` if None.
+      heldout: held-out data for the average log-likelihood column.
+      level: interval level.
+      num_warmup, num_samples, num_chains: for the Bayesian methods.
+      progress: passed to both drivers.
+      on_result: called as ``on_result(name, result_or_None, seconds)`` after each method
+        (the CLI shows progress with it).
+
+    Raises:
+      MethodError: an unknown method name (methods that do not apply are skipped instead).
+    """
+    data = model.validate(data)
+    if heldout is not None:
+        heldout = model.validate(heldout)
+    if not 0 < level < 1:
+        raise MethodError(f"level must be in (0, 1); got {level}")
+    key = jax.random.key(0) if key is None else key
+    methods = applicable_methods(model) if methods is None else list(methods)
+    resolved = [(m, *_resolve(m)) for m in methods]  # unknown names fail before any work
+    sym = _symmetric(model)
+    truth_flat = None if truth is None else _flat(model.check_params(truth), sym)
+    rows, results, skipped = [], {}, {}
+    names = None
+    for i, (_, side, method) in enumerate(resolved):
+        label = method.name
+        if label in results or label in skipped:  # the same method twice, configured apart
+            label = f"{label} #{i}"
+        k = jax.random.fold_in(key, i)
+        try:
+            method.check(model)
+        except (MethodError, IntractableNormalizerError) as err:
+            skipped[label] = str(err)
+            if on_result:
+                on_result(label, None, 0.0)
+            continue
+        t0 = time.perf_counter()
+        if side == "frequentist":
+            r = freq_driver.fit(model, data, method, key=k, progress=progress)
+            estimate, interval = r.params, r.interval(level)
+        else:
+            r = bayes_driver.sample_posterior(
+                model,
+                data,
+                method,
+                key=k,
+                num_warmup=num_warmup,
+                num_samples=num_samples,
+                num_chains=num_chains,
+                progress=progress,
+            )
+            estimate = {n: v.mean(axis=(0, 1)) for n, v in r.samples.items()}
+            interval = r.interval(level)
+        wall = time.perf_counter() - t0
+        results[label] = r
+        if on_result:
+            on_result(label, r, wall)
+        est = _flat(estimate, sym)
+        lo = _flat({n: v[0] for n, v in interval.items()}, sym)
+        hi = _flat({n: v[1] for n, v in interval.items()}, sym)
+        names = list(est)
+        row = {"method": label, "side": side, "normalizer": r.normalizer}
+        for p in names:
+            row[p], row[f"{p} lo"], row[f"{p} hi"] = est[p], lo[p], hi[p]
+            if truth_flat is not None:
+                row[f"{p} error"] = est[p] - truth_flat[p]
+        if heldout is not None:
+            ll, se, how = _heldout(model, estimate, heldout, jax.random.fold_in(k, 99))
+            row["heldout loglik"], row["heldout loglik se"], row["heldout log Z"] = ll, se, how
+        row["compile s"] = float(r.timing["compile_s"])
+        row["run s"] = float(r.timing["run_s"])
+        row["wall s"] = wall
+        if side == "frequentist":
+            row["grad evals"] = int(np.sum(np.isfinite(r.loss_trace)))
+            row["ess/s"], row["max r-hat"] = math.nan, math.nan
+            row["converged"] = bool(r.converged)
+        else:
+            steps = r.sample_stats.get("num_steps")
+            row["grad evals"] = int(np.sum(steps)) if steps is not None else 0
+            diag = r.diagnostics()
+            per = [v for v in diag.values() if isinstance(v, dict)]
+            row["ess/s"] = min(v["ess_bulk"] for v in per) / max(r.timing["run_s"], 1e-12)
+            row["max r-hat"] = max(v["r_hat"] for v in per)
+            row["converged"] = bool(row["max r-hat"] < 1.01)
+        row["device"] = r.device
+        rows.append(row)
+    return Comparison(
+        table=pd.DataFrame(rows),
+        results=results,
+        skipped=skipped,
+        model=repr(model),
+        n=int(data.shape[0]),
+        truth=None if truth_flat is None else truth_flat,
+        level=level,
+        parameters=names or [],
+    )
