@@ -10,6 +10,7 @@ shape reuses it without lowering or compiling again.
 
 from __future__ import annotations
 
+import collections
 import functools
 import sys
 import time
@@ -166,7 +167,8 @@ def _run(kernel, fields, num_warmup, num_samples, state, data, extras):
 
 
 _run_jit = jax.jit(_run, static_argnums=(0, 1, 2, 3))
-_COMPILED: dict = {}  # (statics, argument signature) -> compiled warm-up + sampling loop
+_COMPILED: collections.OrderedDict = collections.OrderedDict()  # signature -> executable
+_COMPILED_MAX = 32  # least recently used executables beyond this are dropped
 
 
 def _compiled(statics, *args):
@@ -180,6 +182,9 @@ def _compiled(statics, *args):
     key = (statics, tree, signature)
     if key not in _COMPILED:
         _COMPILED[key] = _run_jit.lower(*statics, *args).compile()
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    _COMPILED.move_to_end(key)
     return _COMPILED[key]
 
 
@@ -231,11 +236,12 @@ def sample_posterior(
     kernel = _kernel(method, model)
     fields = method.stat_fields()
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    keys = jax.random.split(key, num_chains)
+    keys = jax.random.split(key, num_chains + 1)  # the last one is the method's prepare key
+    keys, k_prepare = keys[:num_chains], keys[num_chains]
     statics = (kernel, fields, int(num_warmup), int(num_samples))
 
     t0 = time.perf_counter()
-    extras = jax.block_until_ready(method.prepare(model, data, jax.random.fold_in(key, 1)))
+    extras = jax.block_until_ready(method.prepare(model, data, k_prepare))
     prepare_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -39,15 +39,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
-from numpyro.distributions.transforms import biject_to
 from numpyro.infer.mcmc import MCMCKernel
 from numpyro.util import is_prng_key
 
 from bayesgen import losses
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
-from bayesgen.bayesian.modes import log_prior_unconstrained
-from bayesgen.model import constrain
+from bayesgen.bayesian.modes import constrain, log_prior_unconstrained
 from bayesgen.support import Reals
 
 AUXILIARY = ("auto", "exact", "mcmc")
@@ -186,8 +184,11 @@ class Exchange(PosteriorMethod):
 
     def prepare(self, model, data, key) -> dict:
         binary = len(getattr(model.support, "values", ())) == 2
+        d = modes.unconstrained_zeros(model, data.dtype)[0].size
         if self.start != "z_free" or not (binary or isinstance(model.support, Reals)):
             return {}  # no Z-free estimator for this support: start from the prior
+        if data.shape[0] <= d + 1:
+            return {}  # too few data for a sandwich covariance: start from the prior
         return _z_free_start(model)(data)
 
     def describe_info(self, model, extras: dict) -> dict:
@@ -248,7 +249,7 @@ class ExchangeKernel(MCMCKernel):
             init_params = {
                 s.name: jax.random.uniform(
                     jax.random.fold_in(k_init, j),
-                    biject_to(s.constraint).inverse_shape(s.shape),
+                    modes.bijections(self.model)[s.name].inverse_shape(s.shape),
                     data.dtype,
                     -1.0,
                     1.0,

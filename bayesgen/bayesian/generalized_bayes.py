@@ -99,7 +99,21 @@ class GeneralizedBayes(PosteriorMethod):
     def prepare(self, model, data, key) -> dict:
         if self.weight is not None:
             return {"weight": jnp.asarray(self.weight, data.dtype)}
-        return _calibration(model, self.loss_name(model))(data)
+        d = modes.unconstrained_zeros(model, data.dtype)[0].size
+        if data.shape[0] <= d + 1:
+            raise unsupported(
+                self,
+                model,
+                f"calibrating the weight needs more data than parameters + 1 ({d + 1}); got "
+                f"{data.shape[0]}",
+                "a fixed weight=",
+            )
+        out = _calibration(model, self.loss_name(model))(data)
+        if not bool(jnp.isfinite(out["weight"])) or float(out["weight"]) <= 0:
+            raise unsupported(
+                self, model, f"the calibrated weight is {float(out['weight'])}", "a fixed weight="
+            )
+        return out
 
     def describe_info(self, model, extras: dict) -> dict:
         out = {"weight": extras["weight"]}

@@ -11,10 +11,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
-
-from bayesgen.model import bijections, constrain
+from numpyro.distributions.transforms import biject_to
 
 __all__ = [
+    "bijections",
+    "constrain",
     "flat_log_prior",
     "log_prior_unconstrained",
     "newton_minimize",
@@ -22,6 +23,19 @@ __all__ = [
     "unconstrained_zeros",
     "z_free_fit",
 ]
+
+
+def bijections(model) -> dict:
+    """``{name: bijection from unconstrained space onto the PRIOR's support}``: the
+    coordinates NumPyro's own kernels use (``numpyro.sample`` transforms by the prior's
+    support), so every Bayesian method shares them; with a prior such as Uniform(0, 1) on a
+    real parameter, draws can never leave the prior's support."""
+    return {s.name: biject_to(model.prior[s.name].support) for s in model.params_spec}
+
+
+def constrain(model, z: dict) -> dict:
+    """Unconstrained values (a dict) to the parameters."""
+    return {k: t(z[k]) for k, t in bijections(model).items()}
 
 
 def unconstrained_zeros(model, dtype):

@@ -93,7 +93,16 @@ class PseudoPosterior(PosteriorMethod):
         )
 
     def prepare(self, model, data, key) -> dict:
-        return _adjustment(model, self)(data, key)
+        out = _adjustment(model, self)(data, key)
+        if not bool(jnp.all(jnp.isfinite(out["adjustment"]))):
+            raise unsupported(
+                self,
+                model,
+                "the Monte Carlo Hessian of the log posterior is not positive definite (too "
+                "few simulations for these data, or a flat likelihood)",
+                "more num_simulations, or adjust=False",
+            )
+        return out
 
     def describe_info(self, model, extras: dict) -> dict:
         unravel = modes.unconstrained_zeros(model, extras["pseudo_mode"].dtype)[1]

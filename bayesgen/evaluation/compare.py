@@ -298,6 +298,7 @@ def compare(
         if heldout is not None:
             ll, se, how = _heldout(model, estimate, heldout, jax.random.fold_in(k, 99))
             row["heldout loglik"], row["heldout loglik se"], row["heldout log Z"] = ll, se, how
+        row["prepare s"] = float(r.timing.get("prepare_s", 0.0))
         row["compile s"] = float(r.timing["compile_s"])
         row["run s"] = float(r.timing["run_s"])
         row["wall s"] = wall
@@ -310,7 +311,8 @@ def compare(
             row["grad evals"] = int(np.sum(steps)) if steps is not None else 0
             diag = r.diagnostics()
             per = [v for v in diag.values() if isinstance(v, dict)]
-            row["ess/s"] = min(v["ess_bulk"] for v in per) / max(r.timing["run_s"], 1e-12)
+            seconds = r.timing["run_s"] + r.timing.get("prepare_s", 0.0)
+            row["ess/s"] = min(v["ess_bulk"] for v in per) / max(seconds, 1e-12)
             row["max r-hat"] = max(v["r_hat"] for v in per)
             row["converged"] = bool(row["max r-hat"] < 1.01)
         row["device"] = r.device

@@ -75,7 +75,8 @@ def _up_probability(neighbours, beta, h, dtype):
 
 
 def sweep(key: jax.Array, spins: jax.Array, beta, h) -> jax.Array:
-    """One checkerboard Gibbs sweep of ``spins`` (shape ``(..., L, M)``); returns new spins."""
+    """One checkerboard Gibbs sweep of ``spins`` (shape ``(..., L, M)``) at the SCALAR
+    coupling ``beta`` and field ``h`` (vmap for several); returns new spins."""
     colors, num_colors = lattice_coloring(spins.shape[-2:])
     colors = jnp.asarray(colors)
     u = jax.random.uniform(key, spins.shape, spins.dtype)  # one per site: colours are disjoint
