@@ -256,7 +256,8 @@ def cmd_compare(args) -> int:
     t = cmp.table
     header = ["method", "side", "Z"]
     header += [f"{p} [95% interval]" for p in cmp.parameters]
-    header += ["held-out loglik", "compile s", "run s", "grad evals", "ESS/s", "R-hat", "ok"]
+    header += ["held-out loglik", "KSD", "compile s", "run s", "grad evals", "ESS/s", "R-hat"]
+    header += ["ok"]
     rows = []
     for _, r in t.iterrows():
         row = [r["method"], r["side"], r["normalizer"].split(":")[0]]
@@ -264,7 +265,8 @@ def cmd_compare(args) -> int:
         ll = f"{r['heldout loglik']:.4f}"
         if r["heldout loglik se"] > 0:
             ll += f" ± {r['heldout loglik se']:.4f}"
-        row += [ll, f"{r['compile s']:.1f}", f"{r['run s']:.1f}", str(r["grad evals"])]
+        ksd = "" if np.isnan(r["ksd"]) else f"{r['ksd']:.4f}"
+        row += [ll, ksd, f"{r['compile s']:.1f}", f"{r['run s']:.1f}", str(r["grad evals"])]
         row += ["" if np.isnan(r["ess/s"]) else f"{r['ess/s']:.0f}"]
         row += ["" if np.isnan(r["max r-hat"]) else f"{r['max r-hat']:.3f}"]
         row += ["yes" if r["converged"] else "NO"]

@@ -5,7 +5,9 @@ row per method with how it handled Z, per-parameter estimates (the MLE or the po
 mean) with a ``level`` interval (Wald or equal-tailed credible) and the error against the
 truth when given, the held-out average log-likelihood at the estimate (exact log Z where
 the model has one, else annealed importance sampling, with its Monte Carlo standard
-error), cost (compile and run seconds, gradient evaluations, ESS per second) and
+error), the kernel Stein discrepancy of the fitted model against the data (Z-free
+goodness of fit, :mod:`bayesgen.evaluation.ksd`), cost (compile and run seconds, gradient
+evaluations, ESS per second) and
 diagnostics (max R-hat, convergence). Methods that cannot apply to the model are skipped
 with the reason (``Comparison.skipped``), not crashed on; an unknown name is an error.
 """
@@ -26,6 +28,7 @@ from bayesgen._io import atomic_write_bytes, atomic_write_json
 from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.bayesian.base import PosteriorMethod
 from bayesgen.errors import IntractableNormalizerError, MethodError
+from bayesgen.evaluation.ksd import kernel_stein_discrepancy
 from bayesgen.frequentist import driver as freq_driver
 from bayesgen.frequentist.base import Estimator
 from bayesgen.normalizers.ais import ais_log_normalizer
@@ -298,6 +301,10 @@ def compare(
         if heldout is not None:
             ll, se, how = _heldout(model, estimate, heldout, jax.random.fold_in(k, 99))
             row["heldout loglik"], row["heldout loglik se"], row["heldout log Z"] = ll, se, how
+        try:  # goodness of fit without Z, at the estimate, on the fitted data
+            row["ksd"] = kernel_stein_discrepancy(model, estimate, data)
+        except MethodError:
+            row["ksd"] = math.nan
         row["prepare s"] = float(r.timing.get("prepare_s", 0.0))
         row["compile s"] = float(r.timing["compile_s"])
         row["run s"] = float(r.timing["run_s"])
