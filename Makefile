@@ -31,6 +31,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/fit_overhead.py
 	$(PY) benchmarks/posterior_overhead.py
+	$(PY) benchmarks/study_cost.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,94 @@
+"""What does a vmapped replicate study cost against one fit?
+
+For Ising 4 x 4 (n = 500), after compilation, as the median of --reps repetitions: one
+``bg.fit`` (its run seconds) against ``fit_replicates`` on 200 simulated datasets (one
+vmapped, jitted computation), per estimator. Target: the 200-replicate study costs less
+than 10 times one fit. Prints a markdown table and writes JSON atomically to
+benchmarks/results/study_cost.json.
+
+    python benchmarks/study_cost.py [--full] [--platform cpu|gpu|tpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform as host_platform
+import statistics
+import time
+from pathlib import Path
+
+import jax
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="1,000 replicates as well")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "study_cost.json"))
+    args = parser.parse_args()
+    if args.platform:
+        jax.config.update("jax_platforms", args.platform)
+    jax.config.update("jax_enable_x64", True)
+    import numpyro
+
+    import bayesgen as bg
+    from bayesgen._io import atomic_write_json
+    from bayesgen.frequentist import driver
+
+    model = bg.models.Ising((4, 4))
+    truth = model.check_params({"beta": 0.3, "h": 0.05})
+    sizes = (200, 1000) if args.full else (200,)
+    rows = []
+    for method in ("exact_mle", "pseudo_likelihood"):
+        data = model.sample(jax.random.key(0), truth, 500)
+        one = [bg.fit(model, data, method, progress=False) for _ in range(args.reps + 1)][1:]
+        one_s = statistics.median(r.timing["run_s"] for r in one)
+        for r in sizes:
+            datasets = driver._simulate(model, truth, 500, jax.random.split(jax.random.key(1), r))
+            times = []
+            for i in range(args.reps + 1):  # the first call compiles
+                t0 = time.perf_counter()
+                out = driver.fit_replicates(model, datasets, method, key=jax.random.key(i))
+                jax.block_until_ready(out.params)
+                times.append(time.perf_counter() - t0)
+            study_s = statistics.median(times[1:])
+            rows.append(
+                {
+                    "method": method,
+                    "replicates": r,
+                    "one_fit_s": one_s,
+                    "study_s": study_s,
+                    "ratio": study_s / one_s,
+                }
+            )
+    print(
+        f"\nreplicate study cost ({jax.devices()[0]}, float64, jax {jax.__version__}, "
+        f"median of {args.reps})\n"
+    )
+    print("| method | replicates | one fit s | vmapped study s | ratio (target < 10 at 200) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['method']} | {r['replicates']} | {r['one_fit_s']:.4f} | "
+            f"{r['study_s']:.4f} | {r['ratio']:.2f} |"
+        )
+    atomic_write_json(
+        args.out,
+        {
+            "benchmark": "study_cost",
+            "device": str(jax.devices()[0]),
+            "machine": host_platform.platform(),
+            "processor": host_platform.machine(),
+            "jax": jax.__version__,
+            "numpyro": numpyro.__version__,
+            "dtype": "float64",
+            "reps": args.reps,
+            "rows": rows,
+        },
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
