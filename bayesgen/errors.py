@@ -6,6 +6,8 @@ CLI) can catch one type. Messages say what was wrong and what to do instead.
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = [
     "BayesgenError",
     "DataError",
@@ -37,6 +39,23 @@ class IntractableNormalizerError(BayesgenError):
 
 class MethodError(BayesgenError, ValueError):
     """An unknown method name, or a method that cannot apply to this model."""
+
+
+def check_counts(**counts: tuple) -> None:
+    """Raise :class:`MethodError` unless every ``name=(value, lowest)`` is an integer (not
+    a bool) at least ``lowest``: the sizes every driver takes (draws, chains, particles)."""
+    for name, (value, low) in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise MethodError(f"{name} must be an integer >= {low}; got {value!r}")
+
+
+def resolve_method(method, base: type, registry: dict, side: str):
+    """A method object from a string alias of ``registry`` or an instance of ``base``."""
+    if isinstance(method, base):
+        return method
+    if isinstance(method, str) and method in registry:
+        return registry[method]()
+    raise MethodError(f"unknown {side} method {method!r}; available: {', '.join(sorted(registry))}")
 
 
 def unsupported(method, model, why: str, instead: str) -> MethodError:

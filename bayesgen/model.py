@@ -266,19 +266,16 @@ class Model:
     @property
     def has_mcmc_kernel(self) -> bool:
         """Whether :meth:`mcmc_sweep` has a kernel for this model's data."""
-        return isinstance(self.support, Reals) or len(getattr(self.support, "values", ())) == 2
+        return isinstance(self.support, Reals) or self.support.two_valued
 
     def mcmc_run(self, key, params: Params, xs: jax.Array, num_sweeps: int, *, step_size=0.1):
         """``num_sweeps`` sweeps of :meth:`mcmc_sweep` on every chain of ``xs`` (shape
         ``(chains, *event_shape)``), each chain with its own key. jit/vmap-able."""
 
-        def run(x, k):
-            def body(j, v):
-                return self.mcmc_sweep(jax.random.fold_in(k, j), params, v, step_size=step_size)
+        def one_sweep(k, x):
+            return self.mcmc_sweep(k, params, x, step_size=step_size)
 
-            return jax.lax.fori_loop(0, num_sweeps, body, x)
-
-        return jax.vmap(run)(xs, jax.random.split(key, xs.shape[0]))
+        return _sweep_chains(key, xs, num_sweeps, one_sweep)
 
     def _log_unnormalized_batch(self, params: Params, xs: jax.Array) -> jax.Array:
         """log f_θ of every datum of ``xs``, unchecked (for use inside compiled code)."""
@@ -316,20 +313,16 @@ class Model:
         moves of annealed importance sampling. Generic Gibbs on t · log f; models where
         f_θ^t = f_θ' for some θ' (exponential families) override it with their fast kernel.
         """
-        values = getattr(self.support, "values", ())
-        if len(values) != 2:
+        if not self.support.two_valued:
             raise MethodError(f"{type(self).__name__}: annealing needs a two-valued support")
 
-        def run(x, k):
-            def log_f(v):
-                return temperature * self._log_unnormalized(params, v)
+        def log_f(v):
+            return temperature * self._log_unnormalized(params, v)
 
-            def body(j, v):
-                return gibbs.sweep(jax.random.fold_in(k, j), log_f, v, values)
+        def one_sweep(k, x):
+            return gibbs.sweep(k, log_f, x, self.support.values)
 
-            return jax.lax.fori_loop(0, num_sweeps, body, x)
-
-        return jax.vmap(run)(xs, jax.random.split(key, xs.shape[0]))
+        return _sweep_chains(key, xs, num_sweeps, one_sweep)
 
     # -- to be specialised -------------------------------------------------------------
     def _log_unnormalized(self, params: Params, x: jax.Array) -> jax.Array:
@@ -343,6 +336,18 @@ class Model:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _sweep_chains(key, xs, num_sweeps: int, one_sweep):
+    """``num_sweeps`` applications of ``one_sweep(key, x)`` to every chain of ``xs``, each
+    chain with its own key (vmapped over chains, a loop over sweeps)."""
+
+    def run(x, k):
+        return jax.lax.fori_loop(
+            0, num_sweeps, lambda j, v: one_sweep(jax.random.fold_in(k, j), v), x
+        )
+
+    return jax.vmap(run)(xs, jax.random.split(key, xs.shape[0]))
 
 
 def bijections(model: Model) -> dict:

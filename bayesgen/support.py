@@ -37,6 +37,7 @@ class Support:
     """A data domain: the shape of one datum and the values it may take."""
 
     name: str = "support"
+    two_valued: bool = False  # every entry takes one of two values (spins, bits)
 
     def __init__(self, event_shape: Sequence[int] = ()):
         self.event_shape = tuple(int(s) for s in event_shape)
@@ -131,6 +132,7 @@ class FiniteSet(Support):
         super().__init__(event_shape)
         self.values = tuple(float(v) for v in values)
         self.name = "{" + ", ".join(f"{v:g}" for v in self.values) + "}"
+        self.two_valued = len(self.values) == 2
 
     def _bad_values(self, x: np.ndarray) -> np.ndarray:
         return ~np.isin(x, np.asarray(self.values, dtype=x.dtype))

@@ -15,7 +15,6 @@ benchmarks/results/exchange_agreement.json.
 from __future__ import annotations
 
 import argparse
-import platform as host_platform
 from pathlib import Path
 
 import jax
@@ -33,6 +32,7 @@ def main() -> None:
         jax.config.update("jax_platforms", args.platform)
     import numpy as np
     import numpyro
+    from _common import environment
 
     import bayesgen as bg
     from bayesgen._io import atomic_write_json
@@ -97,13 +97,7 @@ def main() -> None:
     atomic_write_json(
         args.out,
         {
-            "benchmark": "exchange_agreement",
-            "device": str(jax.devices()[0]),
-            "machine": host_platform.platform(),
-            "processor": host_platform.machine(),
-            "jax": jax.__version__,
-            "numpyro": numpyro.__version__,
-            "dtype": "float32",
+            **environment("exchange_agreement", "float32"),
             "rows": rows,
         },
     )

@@ -15,7 +15,6 @@ Prints a markdown table and writes JSON atomically to benchmarks/results/fit_ove
 from __future__ import annotations
 
 import argparse
-import platform as host_platform
 import statistics
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ def main() -> None:
     import jax.numpy as jnp
     import numpyro
     import optax
+    from _common import environment
 
     import bayesgen as bg
     from bayesgen._io import atomic_write_json
@@ -144,13 +144,7 @@ def main() -> None:
     atomic_write_json(
         args.out,
         {
-            "benchmark": "fit_overhead",
-            "device": str(jax.devices()[0]),
-            "machine": host_platform.platform(),
-            "processor": host_platform.machine(),
-            "jax": jax.__version__,
-            "numpyro": numpyro.__version__,
-            "dtype": "float64",
+            **environment("fit_overhead", "float64"),
             "reps": reps,
             "rows": rows,
             "compile_s": {str(k): v for k, v in compile_s.items()},

@@ -24,7 +24,6 @@ benchmarks/results/posterior_overhead.json.
 from __future__ import annotations
 
 import argparse
-import platform as host_platform
 import statistics
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ def main() -> None:
     import jax.numpy as jnp
     import numpy as np
     import numpyro
+    from _common import environment
     from numpyro.infer import MCMC, NUTS
 
     import bayesgen as bg
@@ -189,13 +189,7 @@ def main() -> None:
     atomic_write_json(
         args.out,
         {
-            "benchmark": "posterior_overhead",
-            "device": str(jax.devices()[0]),
-            "machine": host_platform.platform(),
-            "processor": host_platform.machine(),
-            "jax": jax.__version__,
-            "numpyro": numpyro.__version__,
-            "dtype": dtype,  # the default (float32): what users run
+            **environment("posterior_overhead", dtype),
             "reps": reps,
             "nuts": nuts,
             "exchange": exch,

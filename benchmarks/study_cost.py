@@ -12,7 +12,6 @@ benchmarks/results/study_cost.json.
 from __future__ import annotations
 
 import argparse
-import platform as host_platform
 import statistics
 import time
 from pathlib import Path
@@ -30,7 +29,8 @@ def main() -> None:
     if args.platform:
         jax.config.update("jax_platforms", args.platform)
     jax.config.update("jax_enable_x64", True)
-    import numpyro
+
+    from _common import environment
 
     import bayesgen as bg
     from bayesgen._io import atomic_write_json
@@ -76,13 +76,7 @@ def main() -> None:
     atomic_write_json(
         args.out,
         {
-            "benchmark": "study_cost",
-            "device": str(jax.devices()[0]),
-            "machine": host_platform.platform(),
-            "processor": host_platform.machine(),
-            "jax": jax.__version__,
-            "numpyro": numpyro.__version__,
-            "dtype": "float64",
+            **environment("study_cost", "float64"),
             "reps": args.reps,
             "rows": rows,
         },

@@ -26,7 +26,7 @@ from bayesgen.bayesian.exchange import Exchange
 from bayesgen.bayesian.generalized_bayes import GeneralizedBayes
 from bayesgen.bayesian.nuts import NUTS
 from bayesgen.bayesian.pseudo_posterior import PseudoPosterior
-from bayesgen.errors import MethodError
+from bayesgen.errors import MethodError, check_counts, resolve_method
 
 METHODS: dict[str, type[PosteriorMethod]] = {
     "nuts": NUTS,
@@ -39,13 +39,7 @@ CHAIN_METHODS = ("vectorized", "sequential")
 
 def resolve(method) -> PosteriorMethod:
     """A method object from a string alias or a :class:`PosteriorMethod` instance."""
-    if isinstance(method, PosteriorMethod):
-        return method
-    if isinstance(method, str) and method in METHODS:
-        return METHODS[method]()
-    raise MethodError(
-        f"unknown Bayesian method {method!r}; available: {', '.join(sorted(METHODS))}"
-    )
+    return resolve_method(method, PosteriorMethod, METHODS, "Bayesian")
 
 
 @dataclass
@@ -188,18 +182,6 @@ def _compiled(statics, *args):
     return _COMPILED[key]
 
 
-def _check_counts(num_warmup, num_samples, num_chains, chain_method):
-    for name, value, low in (
-        ("num_warmup", num_warmup, 0),
-        ("num_samples", num_samples, 1),
-        ("num_chains", num_chains, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise MethodError(f"{name} must be an integer >= {low}; got {value!r}")
-    if chain_method not in CHAIN_METHODS:
-        raise MethodError(f"unknown chain_method {chain_method!r}; choose one of {CHAIN_METHODS}")
-
-
 def sample_posterior(
     model,
     data,
@@ -229,7 +211,11 @@ def sample_posterior(
     """
     method = resolve(method)
     chain_method = chain_method or "vectorized"
-    _check_counts(num_warmup, num_samples, num_chains, chain_method)
+    check_counts(
+        num_warmup=(num_warmup, 0), num_samples=(num_samples, 1), num_chains=(num_chains, 1)
+    )
+    if chain_method not in CHAIN_METHODS:
+        raise MethodError(f"unknown chain_method {chain_method!r}; choose one of {CHAIN_METHODS}")
     method.check(model)
     data = model.validate(data)
     key = jax.random.key(0) if key is None else key

@@ -37,11 +37,10 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from bayesgen.bayesian import modes
-from bayesgen.errors import IntractableNormalizerError, MethodError
+from bayesgen.errors import IntractableNormalizerError, MethodError, check_counts
 from bayesgen.normalizers.importance import log_mean_weight
 
 __all__ = ["EVIDENCE_METHODS", "EvidenceResult", "log_evidence"]
@@ -97,14 +96,12 @@ def log_evidence(
             f"the evidence needs the exact likelihood, and {model!r} has no exact log Z; "
             "estimate log Z(θ) itself with bayesgen.normalizers.ais_log_normalizer"
         )
-    for name, value, low in (
-        ("num_particles", num_particles, 2),
-        ("num_temperatures", num_temperatures, 1),
-        ("num_mcmc_steps", num_mcmc_steps, 1),
-        ("num_runs", num_runs, 2),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise MethodError(f"{name} must be an integer >= {low}; got {value!r}")
+    check_counts(
+        num_particles=(num_particles, 2),
+        num_temperatures=(num_temperatures, 1),
+        num_mcmc_steps=(num_mcmc_steps, 1),
+        num_runs=(num_runs, 2),
+    )
     data = model.validate(data)
     key = jax.random.key(0) if key is None else key
     sizes = (int(num_particles), int(num_temperatures), int(num_mcmc_steps), int(num_runs))

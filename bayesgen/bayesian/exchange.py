@@ -183,20 +183,17 @@ class Exchange(PosteriorMethod):
     name = "exchange"
 
     def prepare(self, model, data, key) -> dict:
-        binary = len(getattr(model.support, "values", ())) == 2
         d = modes.unconstrained_zeros(model, data.dtype)[0].size
-        if self.start != "z_free" or not (binary or isinstance(model.support, Reals)):
+        if self.start != "z_free" or not (
+            model.support.two_valued or isinstance(model.support, Reals)
+        ):
             return {}  # no Z-free estimator for this support: start from the prior
         if data.shape[0] <= d + 1:
             return {}  # too few data for a sandwich covariance: start from the prior
         return _z_free_start(model)(data)
 
     def describe_info(self, model, extras: dict) -> dict:
-        if "start" not in extras:
-            return {}
-        unravel = modes.unconstrained_zeros(model, extras["start"].dtype)[1]
-        theta = modes.params_of(model, unravel, extras["start"])
-        return {f"start.{k}": v for k, v in theta.items()}
+        return modes.labelled(model, "start", extras["start"]) if "start" in extras else {}
 
     def auxiliary_kind(self, model) -> str:
         if self.auxiliary == "auto":

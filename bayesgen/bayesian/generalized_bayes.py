@@ -39,7 +39,7 @@ from numpyro.infer import NUTS as _NumPyroNUTS
 from bayesgen import losses
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
-from bayesgen.support import FiniteSet, Reals
+from bayesgen.support import Reals
 
 LOSSES = {"ratio_matching": losses.ratio_matching, "score_matching": losses.score_matching}
 
@@ -74,8 +74,7 @@ class GeneralizedBayes(PosteriorMethod):
         loss = self.loss_name(model)
         if loss not in LOSSES:
             raise unsupported(self, model, f"unknown loss {loss!r}", ", ".join(LOSSES))
-        binary = isinstance(model.support, FiniteSet) and len(model.support.values) == 2
-        if loss == "ratio_matching" and not binary:
+        if loss == "ratio_matching" and not model.support.two_valued:
             raise unsupported(self, model, "ratio matching needs two-valued data", "score_matching")
         if loss == "score_matching" and not isinstance(model.support, Reals):
             raise unsupported(self, model, "score matching needs real data", "ratio_matching")
@@ -118,9 +117,7 @@ class GeneralizedBayes(PosteriorMethod):
     def describe_info(self, model, extras: dict) -> dict:
         out = {"weight": extras["weight"]}
         if "minimizer" in extras:
-            unravel = modes.unconstrained_zeros(model, extras["minimizer"].dtype)[1]
-            theta = modes.params_of(model, unravel, extras["minimizer"])
-            out.update({f"loss_minimizer.{k}": v for k, v in theta.items()})
+            out.update(modes.labelled(model, "loss_minimizer", extras["minimizer"]))
         return out
 
     def stat_fields(self):

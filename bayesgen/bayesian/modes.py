@@ -17,6 +17,7 @@ __all__ = [
     "bijections",
     "constrain",
     "flat_log_prior",
+    "labelled",
     "log_prior_unconstrained",
     "newton_minimize",
     "params_of",
@@ -65,6 +66,13 @@ def flat_log_prior(model, unravel):
 def params_of(model, unravel, z):
     """The constrained parameters of the flat unconstrained ``z``."""
     return constrain(model, unravel(z))
+
+
+def labelled(model, prefix: str, z) -> dict:
+    """``{"prefix.name": value}``: the parameters at the flat unconstrained ``z``, for
+    ``PosteriorResult.info``."""
+    unravel = unconstrained_zeros(model, z.dtype)[1]
+    return {f"{prefix}.{k}": v for k, v in params_of(model, unravel, z).items()}
 
 
 def newton_minimize(fun, z0, num_steps: int = 30):

@@ -42,7 +42,6 @@ from numpyro.infer import NUTS as _NumPyroNUTS
 from bayesgen import losses
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
-from bayesgen.support import FiniteSet
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class PseudoPosterior(PosteriorMethod):
 
     def check(self, model) -> None:
         support = model.support
-        if not (isinstance(support, FiniteSet) and len(support.values) == 2):
+        if not support.two_valued:
             raise unsupported(
                 self, model, f"its data are {support.name}, not binary", "generalized_bayes"
             )
@@ -105,12 +104,11 @@ class PseudoPosterior(PosteriorMethod):
         return out
 
     def describe_info(self, model, extras: dict) -> dict:
-        unravel = modes.unconstrained_zeros(model, extras["pseudo_mode"].dtype)[1]
-        out = {"adjustment": extras["adjustment"]}
-        for label in ("pseudo_mode", "posterior_mode"):
-            theta = modes.params_of(model, unravel, extras[label])
-            out.update({f"{label}.{k}": v for k, v in theta.items()})
-        return out
+        return {
+            "adjustment": extras["adjustment"],
+            **modes.labelled(model, "pseudo_mode", extras["pseudo_mode"]),
+            **modes.labelled(model, "posterior_mode", extras["posterior_mode"]),
+        }
 
     def stat_fields(self):
         return ("accept_prob", "diverging", "num_steps", "potential_energy")

@@ -69,20 +69,32 @@ def applicable_methods(model) -> list[str]:
     return names
 
 
-def _flat(params: dict, symmetric=()) -> dict:
-    """``{"beta": 0.3, "mu[0]": ...}``: every scalar of every parameter (the upper triangle
-    of the symmetric matrices named in ``symmetric``)."""
+def _flat_columns(params: dict, symmetric=(), batch_ndim: int = 0) -> dict:
+    """``{"beta": ..., "mu[0]": ...}``: every scalar of every parameter (the upper triangle
+    of the symmetric matrices named in ``symmetric``), each an array of the leading
+    ``batch_ndim`` axes (replicates, say)."""
     out = {}
     for name, value in params.items():
         arr = np.asarray(value, dtype=float)
-        if arr.ndim == 0:
-            out[name] = float(arr)
-            continue
-        for idx in np.ndindex(arr.shape):
+        for idx in np.ndindex(arr.shape[batch_ndim:]):
             if name in symmetric and idx[-2] > idx[-1]:
                 continue
-            out[f"{name}[{','.join(map(str, idx))}]"] = float(arr[idx])
+            label = f"{name}[{','.join(map(str, idx))}]" if idx else name
+            out[label] = arr[(Ellipsis, *idx)] if idx else arr
     return out
+
+
+def _flat(params: dict, symmetric=()) -> dict:
+    """:func:`_flat_columns` of one set of parameters, as floats."""
+    return {k: float(v) for k, v in _flat_columns(params, symmetric).items()}
+
+
+def _records(table: pd.DataFrame) -> list:
+    """The rows of ``table`` as dicts, NaN as None (JSON null)."""
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
 
 
 def _symmetric(model) -> set:
@@ -134,10 +146,7 @@ class Comparison:
 
     def to_dict(self) -> dict:
         """The JSON document of :meth:`to_json` (schema ``bayesgen.comparison/1``)."""
-        rows = [
-            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for row in self.table.to_dict(orient="records")
-        ]
+        rows = _records(self.table)
         return {
             "schema": JSON_SCHEMA,
             "model": self.model,

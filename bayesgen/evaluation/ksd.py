@@ -37,10 +37,6 @@ from bayesgen.support import Reals
 __all__ = ["kernel_stein_discrepancy", "stein_kernel"]
 
 
-def _binary(model) -> bool:
-    return len(getattr(model.support, "values", ())) == 2
-
-
 def stein_kernel(model, params):
     """``(x, y) -> κ_p(x, y)`` for ONE pair of data (unchecked, jit/vmap-able)."""
     if isinstance(model.support, Reals):
@@ -61,7 +57,7 @@ def stein_kernel(model, params):
             return sx @ sy * base(a, b) + sx @ gy + sy @ gx + trace
 
         return kappa
-    if not _binary(model):
+    if not model.support.two_valued:
         raise MethodError(f"no Stein kernel for {model.support.name} data yet")
 
     def kappa(x, y):
@@ -100,7 +96,7 @@ def kernel_stein_discrepancy(model, params, data):
     Raises:
       MethodError: a support without a Stein kernel here.
     """
-    if not (isinstance(model.support, Reals) or _binary(model)):
+    if not (isinstance(model.support, Reals) or model.support.two_valued):
         raise MethodError(f"no Stein kernel for {model.support.name} data yet")
     data = model.validate(data)
     return float(_compiled(model)(model.check_params(params), data))

@@ -24,8 +24,8 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from bayesgen._io import atomic_write_json
-from bayesgen.errors import IntractableNormalizerError, MethodError
-from bayesgen.evaluation.compare import _flat, _resolve, _symmetric
+from bayesgen.errors import IntractableNormalizerError, MethodError, check_counts
+from bayesgen.evaluation.compare import _flat, _flat_columns, _records, _resolve, _symmetric
 from bayesgen.frequentist import driver as freq_driver
 
 __all__ = ["COVERAGE_SCHEMA", "CoverageStudy", "coverage_study"]
@@ -47,10 +47,7 @@ class CoverageStudy:
     truth: dict
 
     def to_dict(self) -> dict:
-        rows = [
-            {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-            for r in self.table.to_dict(orient="records")
-        ]
+        rows = _records(self.table)
         return {
             "schema": COVERAGE_SCHEMA,
             "model": self.model,
@@ -76,9 +73,7 @@ def coverage_study(
     Raises:
       MethodError: an unknown method, or bad sizes.
     """
-    for name, value, low in (("n", n, 2), ("replicates", replicates, 2)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise MethodError(f"{name} must be an integer >= {low}; got {value!r}")
+    check_counts(n=(n, 2), replicates=(replicates, 2))
     if not 0 < level < 1:
         raise MethodError(f"level must be in (0, 1); got {level}")
     resolved = [(m, *_resolve(m)) for m in methods]  # unknown names fail before any work
@@ -107,16 +102,10 @@ def coverage_study(
         jax.block_until_ready(reps.params)
         seconds = time.perf_counter() - t0
         ok = np.asarray(reps.failed_step) < 0
-        per_rep = [
-            (
-                _flat({k: v[r] for k, v in reps.params.items()}, sym),
-                _flat({k: v[r] for k, v in reps.stderr.items()}, sym),
-            )
-            for r in range(replicates)
-        ]
+        estimates = _flat_columns(reps.params, sym, batch_ndim=1)
+        stderrs = _flat_columns(reps.stderr, sym, batch_ndim=1)
         for p, target in truth_flat.items():
-            est = np.array([e[p] for e, _ in per_rep])[ok]
-            se = np.array([s[p] for _, s in per_rep])[ok]
+            est, se = estimates[p][ok], stderrs[p][ok]
             row = {"method": method.name, "parameter": p, "truth": target}
             row["replicates ok"] = int(ok.sum())
             row["bias"] = float(np.mean(est - target))

@@ -23,7 +23,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from bayesgen.errors import MethodError
+from bayesgen.errors import MethodError, resolve_method
 from bayesgen.frequentist.base import Estimator, bijections, constrain, unconstrain
 from bayesgen.frequentist.contrastive_divergence import ContrastiveDivergence
 from bayesgen.frequentist.denoising_score_matching import DenoisingScoreMatching
@@ -56,13 +56,7 @@ UNCERTAINTY = ("sandwich", "bootstrap")
 
 def resolve(method) -> Estimator:
     """An estimator object from a string alias or an :class:`Estimator` instance."""
-    if isinstance(method, Estimator):
-        return method
-    if isinstance(method, str) and method in ESTIMATORS:
-        return ESTIMATORS[method]()
-    raise MethodError(
-        f"unknown frequentist method {method!r}; available: {', '.join(sorted(ESTIMATORS))}"
-    )
+    return resolve_method(method, Estimator, ESTIMATORS, "frequentist")
 
 
 @dataclass

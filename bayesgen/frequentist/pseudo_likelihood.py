@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from bayesgen import losses
 from bayesgen.frequentist.base import Estimator, unsupported
-from bayesgen.support import FiniteSet
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class PseudoLikelihood(Estimator):
 
     def check(self, model) -> None:
         support = model.support
-        if not (isinstance(support, FiniteSet) and len(support.values) == 2):
+        if not support.two_valued:
             raise unsupported(
                 self,
                 model,

@@ -26,7 +26,6 @@ import jax.numpy as jnp
 
 from bayesgen.errors import MethodError
 from bayesgen.normalizers.importance import log_mean_weight
-from bayesgen.support import FiniteSet
 
 __all__ = ["ais_log_normalizer"]
 
@@ -54,7 +53,7 @@ def ais_log_normalizer(
       Two scalars: the log Z estimate and its Monte Carlo standard error.
     """
     support = model.support
-    if not (isinstance(support, FiniteSet) and len(support.values) == 2):
+    if not support.two_valued:
         raise MethodError(
             f"data-space AIS starts from the uniform distribution on a two-valued support; "
             f"{model!r} has {support.name} data. Use an exact log Z or quadrature instead"

@@ -2,13 +2,10 @@
 another way: on a grid, from the exact density of states (enumeration of all 2^16
 configurations by itertools), by quadrature."""
 
-import itertools
-
 import arviz as az
 import jax
 import numpy as np
 import pytest
-from scipy.special import logsumexp
 
 import bayesgen as bg
 from bayesgen.bayesian import driver
@@ -18,24 +15,16 @@ TRUTH = {"beta": 0.3, "h": 0.05}
 
 
 @pytest.fixture(scope="module")
-def data():
-    return MODEL.sample(jax.random.key(2026), TRUTH, 500)
+def data(ising4_data):
+    return ising4_data
 
 
 @pytest.fixture(scope="module")
-def grid_posterior(data):
+def grid_posterior(data, ising4_log_joint):
     """Posterior mean and sd of (beta, h) by quadrature on a fine grid."""
-    s = np.array(list(itertools.product([-1.0, 1.0], repeat=16))).reshape(-1, 4, 4)
-    t = np.stack(
-        [np.sum(s * (np.roll(s, -1, 1) + np.roll(s, -1, 2)), axis=(1, 2)), s.sum(axis=(1, 2))], 1
-    )
-    states, counts = np.unique(t, axis=0, return_counts=True)  # the density of states
-    x = np.asarray(data)
-    t_sum = np.stack([np.sum(x * (np.roll(x, -1, 1) + np.roll(x, -1, 2))), x.sum()])
     b, h = np.meshgrid(np.linspace(0.26, 0.35, 301), np.linspace(0.0, 0.1, 301), indexing="ij")
     theta = np.stack([b.ravel(), h.ravel()], 1)
-    log_z = logsumexp(np.log(counts)[None] + theta @ states.T, axis=1)
-    log_post = theta @ t_sum - len(x) * log_z - 0.5 * (theta**2).sum(1)  # N(0, 1) priors
+    log_post = ising4_log_joint(data, theta)
     w = np.exp(log_post - log_post.max())
     w /= w.sum()
     mean = w @ theta

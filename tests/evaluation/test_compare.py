@@ -58,7 +58,12 @@ def test_rows_skips_and_closed_forms(comparison):
     assert (t["mu[0] lo"] < t["mu[0]"]).all() and (t["mu[0]"] < t["mu[0] hi"]).all()
     assert t.loc["nuts", "grad evals"] > 0 and t.loc["nuts", "ess/s"] > 0
     assert t.loc["nuts", "max r-hat"] < 1.05
-    assert abs(t.loc["nuts", "mu[0]"] - mean[0]) < 4 * (t.loc["exact_mle", "mu[0] hi"] - mean[0])
+    # The posterior mean is the sample mean up to Monte Carlo error (the N(0, 10²) prior
+    # moves it by about 1e-4 of a posterior sd at n = 400).
+    post = cmp.results["nuts"]
+    draws = post.samples["mu"][..., 0]
+    mcse = draws.std() / np.sqrt(post.diagnostics()["mu[0]"]["ess_bulk"])
+    assert abs(t.loc["nuts", "mu[0]"] - mean[0]) < 4 * mcse
 
 
 def test_json_markdown_plot_and_arviz(comparison, tmp_path):
