@@ -15,7 +15,7 @@ from bayesgen.errors import (
     MethodError,
     ParameterError,
 )
-from bayesgen.evaluation import Comparison, compare
+from bayesgen.evaluation import Comparison, compare, coverage_study, sbc
 from bayesgen.frequentist import FitResult, fit
 from bayesgen.model import Model, ParamSpec
 from bayesgen.support import Binary, Reals, Spins, Support
@@ -40,6 +40,7 @@ __all__ = [
     "Support",
     "bayesian",
     "compare",
+    "coverage_study",
     "evaluation",
     "fit",
     "frequentist",
@@ -48,4 +49,5 @@ __all__ = [
     "normalizers",
     "sample_posterior",
     "samplers",
+    "sbc",
 ]

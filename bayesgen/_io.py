@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_json"]
+__all__ = ["atomic_save_figure", "atomic_write_bytes", "atomic_write_json"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -30,3 +30,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_json(path: str | os.PathLike, obj) -> Path:
     """Write ``obj`` as indented JSON, atomically."""
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def atomic_save_figure(fig, path: str | os.PathLike) -> Path:
+    """Save a matplotlib figure, in the format its suffix names (png if none), atomically."""
+    import io
+
+    buf = io.BytesIO()
+    suffix = Path(path).suffix.lstrip(".")
+    fig.savefig(buf, format=suffix or "png")
+    return atomic_write_bytes(path, buf.getvalue())

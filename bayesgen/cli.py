@@ -6,6 +6,9 @@
     bayesgen compare MODEL [--shape 4x4] [--truth beta=0.3,h=0.05] [--n 500] [--methods a,b]
                            [--seed 0] [--json FILE] [--plot FILE] [--platform cpu|gpu|tpu]
                            [--warmup 1000] [--draws 1000] [--chains 4]
+    bayesgen study MODEL [--shape 4x4] [--truth beta=0.3,h=0.05] [--n 300] [--methods a,b]
+                         [--replicates 100] [--level 0.95] [--seed 0] [--json FILE]
+                         [--platform cpu|gpu|tpu] [--warmup 500] [--draws 500] [--chains 4]
 
 Errors are one line on stderr and a non-zero exit status (2 for bad input), never a
 traceback. float64 is enabled here, at the entry point.
@@ -132,8 +135,31 @@ def _timed_log_z(jax, model, params):
     return float(value), t1 - t0, t2 - t1
 
 
+def _check_writable(*paths) -> None:
+    """Fail before any work if an output file could not be written: its folder is created
+    if missing and must accept a new file (nothing is left behind by the check)."""
+    import tempfile
+    from pathlib import Path
+
+    for path in paths:
+        if not path:
+            continue
+        folder = Path(path).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".bayesgen-check."):
+                pass
+        except OSError as err:
+            reason = err.strerror or str(err)
+            raise BayesgenError(f"cannot write {path}: {reason}") from None
+        if Path(path).is_dir():
+            raise BayesgenError(f"cannot write {path}: it is a folder")
+
+
 def _model_and_truth(args, min_n: int):
-    """JAX set up, the model, its true parameters (and their text) from the common flags."""
+    """JAX set up, the model, its true parameters (and their text) from the common flags;
+    output files are checked for writability first."""
+    _check_writable(getattr(args, "json", None), getattr(args, "plot", None))
     jax = _setup_jax(args.platform)
     model = _make_model(args.model, _parse_shape(args.shape))
     truth = _parse_truth(args.truth, model)
@@ -225,9 +251,7 @@ def cmd_compare(args) -> int:
     jax, model, truth, truth_text = _model_and_truth(args, 2)
     from bayesgen.evaluation import compare
 
-    methods = None
-    if args.methods:
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = _methods(args.methods)
     key = jax.random.key(args.seed)
     data = model.sample(jax.random.fold_in(key, 0), truth, args.n)
     heldout = model.sample(jax.random.fold_in(key, 1), truth, args.n)
@@ -287,34 +311,110 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def _methods(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+def cmd_study(args) -> int:
+    jax, model, truth, truth_text = _model_and_truth(args, 2)
+    from bayesgen.evaluation import applicable_methods, coverage_study
+
+    methods = _methods(args.methods) or applicable_methods(model)
+    device = str(jax.devices()[0])
+    print(
+        f"bayesgen study: {model!r}, {truth_text}, n={args.n}, {args.replicates} replicates, "
+        f"seed={args.seed} ({device})"
+    )
+    show = sys.stderr.isatty()
+
+    def report(name, seconds):
+        if show:
+            done = "skipped" if seconds is None else f"{seconds:.1f} s"
+            print(f"  {name}: {done}", file=sys.stderr)
+
+    study = coverage_study(
+        model,
+        truth,
+        methods,
+        n=args.n,
+        replicates=args.replicates,
+        key=jax.random.key(args.seed),
+        level=args.level,
+        num_warmup=args.warmup,
+        num_samples=args.draws,
+        num_chains=args.chains,
+        on_result=report,
+    )
+    rows = []
+    for _, r in study.table.iterrows():
+        cov = "" if np.isnan(r["coverage"]) else f"{r['coverage']:.3f} ± {r['coverage se']:.3f}"
+        p = "" if np.isnan(r["binomial p"]) else f"{r['binomial p']:.3f}"
+        width = "" if np.isnan(r["mean width"]) else f"{r['mean width']:.4f}"
+        rhat = "" if np.isnan(r["r-hat > 1.01"]) else str(int(r["r-hat > 1.01"]))
+        rows.append(
+            [
+                r["method"],
+                r["side"],
+                r["parameter"],
+                f"{r['truth']:.4f}",
+                cov,
+                p,
+                f"{r['bias']:+.4f} ± {r['bias se']:.4f}",
+                f"{r['rmse']:.4f}",
+                width,
+                f"{r['replicates ok']}",
+                rhat,
+                f"{r['seconds']:.1f}",
+            ]
+        )
+    header = ["method", "side", "parameter", "truth", f"coverage ({args.level:.0%})"]
+    header += ["binomial p", "bias ± se", "rmse", "mean width", "ok", "R-hat>1.01", "seconds"]
+    print()
+    print(_table(header, rows))
+    for name, why in study.skipped.items():
+        print(f"skipped {name}: {why}")
+    if args.json:
+        study.to_json(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _add_common(p, *, n: int, json_what: str, methods: bool, draws: int | None = None):
+    """The flags the simulating commands share (model, data, seed, outputs, device)."""
+    p.add_argument("model", help="a name from `bayesgen models`")
+    p.add_argument("--shape", help="lattice LxM (ising) or dimension D (gaussian)")
+    p.add_argument("--truth", help="parameters, e.g. beta=0.3,h=0.05 (defaults per model)")
+    p.add_argument("--n", type=int, default=n, help=f"data per dataset (default {n})")
+    if methods:
+        p.add_argument("--methods", help="comma-separated; default: every applicable method")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help=f"write {json_what} here (atomically; schema in README)")
+    p.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
+    if draws is not None:
+        p.add_argument("--warmup", type=int, default=draws, help="Bayesian warm-up per chain")
+        p.add_argument("--draws", type=int, default=draws, help="Bayesian draws per chain")
+        p.add_argument("--chains", type=int, default=4, help="Bayesian chains (default 4)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bayesgen", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("models", help="the model zoo and how each handles its normaliser")
     p.set_defaults(func=cmd_models)
     p = sub.add_parser("simulate", help="exact log Z, simulated data and their summary")
-    p.add_argument("model", help="a name from `bayesgen models`")
-    p.add_argument("--shape", help="lattice LxM (ising) or dimension D (gaussian)")
-    p.add_argument("--truth", help="parameters, e.g. beta=0.3,h=0.05 (defaults per model)")
-    p.add_argument("--n", type=int, default=500, help="number of data (default 500)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", help="write the report here (atomically)")
-    p.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
+    _add_common(p, n=500, json_what="the report", methods=False)
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("compare", help="methods of both sides on the same simulated data")
-    p.add_argument("model", help="a name from `bayesgen models`")
-    p.add_argument("--shape", help="lattice LxM (ising) or dimension D (gaussian)")
-    p.add_argument("--truth", help="parameters, e.g. beta=0.3,h=0.05 (defaults per model)")
-    p.add_argument("--n", type=int, default=500, help="number of data (default 500)")
-    p.add_argument("--methods", help="comma-separated; default: every applicable method")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", help="write the comparison here (atomically; schema in README)")
+    _add_common(p, n=500, json_what="the comparison", methods=True, draws=1000)
     p.add_argument("--plot", help="write the estimates-and-intervals plot here (png, pdf, svg)")
-    p.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
-    p.add_argument("--warmup", type=int, default=1000, help="Bayesian warm-up draws per chain")
-    p.add_argument("--draws", type=int, default=1000, help="Bayesian draws per chain")
-    p.add_argument("--chains", type=int, default=4, help="Bayesian chains")
     p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("study", help="interval coverage over simulated replicate datasets")
+    _add_common(p, n=300, json_what="the study", methods=True, draws=500)
+    p.add_argument("--replicates", type=int, default=100, help="datasets (default 100)")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p.set_defaults(func=cmd_study)
     return parser
 
 
@@ -323,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return args.func(args)
     except BayesgenError as err:
+        print(f"bayesgen: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # an output that became unwritable after the early check
         print(f"bayesgen: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

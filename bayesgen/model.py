@@ -160,7 +160,9 @@ class Model:
                     raise ParameterError(
                         f"parameter {spec.name!r} must be finite; got {host.tolist()}"
                     )
-                if not bool(np.all(spec.constraint.check(arr))):
+                with jax.ensure_compile_time_eval():  # concrete even inside a jit trace
+                    inside = bool(np.all(spec.constraint.check(arr)))
+                if not inside:
                     raise ParameterError(
                         f"parameter {spec.name!r} = {host.tolist()} is outside its domain "
                         f"({_describe_constraint(spec.constraint)})"

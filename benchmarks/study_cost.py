@@ -3,8 +3,11 @@
 For Ising 4 x 4 (n = 500), after compilation, as the median of --reps repetitions: one
 ``bg.fit`` (its run seconds) against ``fit_replicates`` on 200 simulated datasets (one
 vmapped, jitted computation), per estimator. Target: the 200-replicate study costs less
-than 10 times one fit. Prints a markdown table and writes JSON atomically to
-benchmarks/results/study_cost.json.
+than 10 times one fit. Then the posterior side: one ``bg.sample_posterior`` (4 chains,
+500 warm-up + 500 draws; run seconds) against ``sample_replicates`` on 50 datasets (200
+with --full), every chain of every replicate in one computation; "vs loop" is the study
+against that many single runs one after another. Prints a markdown table and writes JSON
+atomically to benchmarks/results/study_cost.json.
 
     python benchmarks/study_cost.py [--full] [--platform cpu|gpu|tpu]
 """
@@ -62,16 +65,49 @@ def main() -> None:
                     "ratio": study_s / one_s,
                 }
             )
+    from bayesgen.bayesian import driver as bayes_driver
+
+    posterior_sizes = (50, 200) if args.full else (50,)
+    for method in ("nuts", "exchange"):
+        data = model.sample(jax.random.key(0), truth, 500)
+        settings = dict(num_warmup=500, num_samples=500, num_chains=4)
+        one = [
+            bg.sample_posterior(model, data, method, key=jax.random.key(i), **settings)
+            for i in range(args.reps + 1)
+        ][1:]
+        one_s = statistics.median(r.timing["run_s"] for r in one)
+        for r in posterior_sizes:
+            datasets = driver._simulate(model, truth, 500, jax.random.split(jax.random.key(1), r))
+            times = []
+            for i in range(args.reps + 1):  # the first call compiles (timed apart inside)
+                out = bayes_driver.sample_replicates(
+                    model, datasets, method, key=jax.random.key(i), **settings
+                )
+                times.append(out.timing["run_s"])
+            study_s = statistics.median(times[1:])
+            rows.append(
+                {
+                    "method": method,
+                    "replicates": r,
+                    "one_fit_s": one_s,
+                    "study_s": study_s,
+                    "ratio": study_s / one_s,
+                    "vs_loop": study_s / (r * one_s),
+                }
+            )
     print(
         f"\nreplicate study cost ({jax.devices()[0]}, float64, jax {jax.__version__}, "
         f"median of {args.reps})\n"
     )
-    print("| method | replicates | one fit s | vmapped study s | ratio (target < 10 at 200) |")
-    print("|---|---|---|---|---|")
+    print(
+        "| method | replicates | one fit / run s | study s | ratio (target < 10 at 200) | vs loop |"
+    )
+    print("|---|---|---|---|---|---|")
     for r in rows:
+        loop = f"{r['vs_loop']:.3f}" if "vs_loop" in r else ""
         print(
             f"| {r['method']} | {r['replicates']} | {r['one_fit_s']:.4f} | "
-            f"{r['study_s']:.4f} | {r['ratio']:.2f} |"
+            f"{r['study_s']:.4f} | {r['ratio']:.2f} | {loop} |"
         )
     atomic_write_json(
         args.out,

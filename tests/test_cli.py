@@ -18,7 +18,7 @@ def run(*args):
 def test_models_lists_the_zoo(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "ising" in out and "exact: transfer matrix" in out and "gaussian" in out
+    assert "Ising(shape=(4, 4))" in out and "exact: enumeration" in out and "gaussian" in out
 
 
 def test_simulate_reports_exact_log_z_and_statistics(tmp_path, capsys):
@@ -38,6 +38,10 @@ def test_simulate_reports_exact_log_z_and_statistics(tmp_path, capsys):
     [
         (["simulate", "potts"], "unknown model 'potts'"),
         (["simulate", "ising", "--shape", "4x"], "--shape must look like"),
+        (["compare", "ising", "--shape", "0x4"], "--shape sides must be positive"),
+        (["compare", "ising", "--methods", "exact_mle,gibbs"], "unknown method 'gibbs'"),
+        (["study", "ising", "--truth", "beta=abc"], "is not a number"),
+        (["study", "ising", "--replicates", "1"], "replicates"),
         (["simulate", "ising", "--truth", "beta=abc"], "is not a number"),
         (["simulate", "ising", "--truth", "gamma=1"], "name=value pairs"),
         (["simulate", "ising", "--truth", "beta=nan"], "must be finite"),
@@ -54,3 +58,32 @@ def test_errors_are_one_line_on_stderr(args, message):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("bayesgen: error:") and message in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_unwritable_outputs_fail_before_any_work(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    target = blocker / "out.json"  # its folder cannot exist (tests may run as root)
+    for command in (["compare", "ising"], ["study", "ising"], ["simulate", "ising"]):
+        result = run(*command, "--json", str(target))
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"cannot write {target}" in lines[0], result.stderr
+        assert "Traceback" not in result.stderr
+    result = run("compare", "ising", "--plot", str(tmp_path))  # a folder, not a file
+    assert result.returncode == 2 and "it is a folder" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing written
+
+
+def test_study_prints_coverage_and_writes_json(tmp_path, capsys):
+    path = tmp_path / "study.json"
+    args = ["study", "ising", "--shape", "3x3", "--n", "200", "--replicates", "40"]
+    args += ["--methods", "exact_mle,pseudo_likelihood,contrastive_divergence"]
+    assert main([*args, "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "coverage (95%)" in out and "pseudo_likelihood" in out
+    doc = json.loads(path.read_text())
+    assert doc["schema"] == "bayesgen.coverage/1" and doc["replicates"] == 40
+    rows = {(r["method"], r["parameter"]): r for r in doc["rows"]}
+    assert 0.8 <= rows[("exact_mle", "beta")]["coverage"] <= 1.0
+    assert rows[("contrastive_divergence", "beta")]["coverage"] is None  # no standard errors

@@ -2,7 +2,13 @@
 
 from bayesgen.bayesian.base import PosteriorMethod
 from bayesgen.bayesian.builder import numpyro_model
-from bayesgen.bayesian.driver import METHODS, PosteriorResult, sample_posterior
+from bayesgen.bayesian.driver import (
+    METHODS,
+    PosteriorResult,
+    ReplicatePosteriors,
+    sample_posterior,
+    sample_replicates,
+)
 from bayesgen.bayesian.evidence import EvidenceResult, log_evidence
 from bayesgen.bayesian.exchange import Exchange, ExchangeKernel
 from bayesgen.bayesian.generalized_bayes import GeneralizedBayes
@@ -19,7 +25,9 @@ __all__ = [
     "PosteriorMethod",
     "PosteriorResult",
     "PseudoPosterior",
+    "ReplicatePosteriors",
     "log_evidence",
     "numpyro_model",
     "sample_posterior",
+    "sample_replicates",
 ]

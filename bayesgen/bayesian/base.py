@@ -38,8 +38,14 @@ class PosteriorMethod:
         calibrated loss weight, modes and curvatures): ``{name: array}``, handed to the
         kernel as NumPyro model keyword arguments and reported in ``PosteriorResult.info``.
         Implementations jit their work once per (method, model), so a new dataset of the
-        same shape does not recompile."""
+        same shape does not recompile, and are traceable, so that replicate datasets are
+        prepared in one vmapped computation; checks that need concrete values go in
+        :meth:`check_prepared`."""
         return {}
+
+    def check_prepared(self, model, extras: dict) -> None:
+        """Raise if :meth:`prepare`'s output cannot be used (a non-finite calibration).
+        Replicate runs mark such replicates as failed instead."""
 
     def describe_info(self, model, extras: dict) -> dict:
         """What to report of :meth:`prepare`'s output (default: all of it)."""

@@ -1,11 +1,16 @@
 """The posterior driver: any method's NumPyro kernel, run as one compiled scan.
 
-Chains are initialised by the kernel (a batch of keys for ``chain_method="vectorized"``,
-one key per chain otherwise); warm-up and sampling are one jitted function of the kernel
-state and the data, compiled ahead of time (so compile and run seconds are measured
-apart) and cached on (model, method, lengths, argument shapes): a new dataset of the same
-shape reuses it without lowering or compiling again.
+Chains are initialised by the kernel, one key per chain (vmapped over the chains); warm-up
+and sampling are one jitted function of the kernel state and the data, compiled ahead of
+time (so compile and run seconds are measured apart) and cached on (model, method,
+lengths, argument shapes): a new dataset of the same shape reuses it without lowering or
+compiling again.
 ``"sequential"`` runs the same compiled function chain after chain.
+
+:func:`sample_replicates` runs a method on many datasets of the same shape at once: the
+method's preparation, the kernel's initialisation, warm-up and sampling of every chain of
+every replicate are one vmapped, compiled computation (replicate studies, simulation-based
+calibration).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from bayesgen.bayesian.exchange import Exchange
 from bayesgen.bayesian.generalized_bayes import GeneralizedBayes
 from bayesgen.bayesian.nuts import NUTS
 from bayesgen.bayesian.pseudo_posterior import PseudoPosterior
-from bayesgen.errors import MethodError, check_counts, resolve_method
+from bayesgen.errors import DataError, MethodError, check_counts, resolve_method
 
 METHODS: dict[str, type[PosteriorMethod]] = {
     "nuts": NUTS,
@@ -145,15 +150,26 @@ def _kernel(method, model):
     return method.kernel(model)
 
 
+def _init_chains(kernel, keys, num_warmup, data, extras):
+    """Initial states of a batch of chains, one key each, as a vmap of single-chain inits.
+
+    NumPyro's own batched init (a batch of keys) wraps the kernel's sample function in one
+    more ``vmap`` on every call, so a cached kernel could not be initialised that way twice;
+    the single-chain init leaves the kernel as it was, and :func:`_run` does the vmap."""
+    return jax.vmap(lambda k: kernel.init(k, num_warmup, None, (data,), extras))(keys)
+
+
 def _run(kernel, fields, num_warmup, num_samples, state, data, extras):
-    """Warm-up, then ``num_samples`` draws; returns (final state, z draws, stats draws)."""
+    """Warm-up, then ``num_samples`` draws of a batch of chains (leading axis of ``state``);
+    returns (final state, (z draws, stats draws)), draws first, then chains."""
     args = (data,)
+    sample = jax.vmap(lambda s: kernel.sample(s, args, extras))
 
     def warm(state, _):
-        return kernel.sample(state, args, extras), None
+        return sample(state), None
 
     def draw(state, _):
-        state = kernel.sample(state, args, extras)
+        state = sample(state)
         return state, (getattr(state, kernel.sample_field), {f: getattr(state, f) for f in fields})
 
     state, _ = jax.lax.scan(warm, state, None, length=num_warmup)
@@ -180,6 +196,164 @@ def _compiled(statics, *args):
             _COMPILED.popitem(last=False)
     _COMPILED.move_to_end(key)
     return _COMPILED[key]
+
+
+def _compiled_replicates(statics, keys, datasets):
+    key = ("replicates", statics, jnp.shape(datasets), jnp.result_type(datasets))
+    if key not in _COMPILED:
+        _COMPILED[key] = _replicates_jit.lower(*statics, keys, datasets).compile()
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    _COMPILED.move_to_end(key)
+    return _COMPILED[key]
+
+
+def _replicates(method, model, num_warmup, num_samples, num_chains, keys, datasets):
+    """Every replicate's posterior draws, as :func:`sample_posterior` makes them for one
+    dataset and key (same key split), vmapped over (keys, datasets)."""
+    kernel = _kernel(method, model)
+    fields = method.stat_fields()
+
+    def one(key, data):
+        chain_keys = jax.random.split(key, num_chains + 1)
+        extras = method.prepare(model, data, chain_keys[num_chains])
+        state = _init_chains(kernel, chain_keys[:num_chains], num_warmup, data, extras)
+        _, (zs, stats) = _run(kernel, fields, num_warmup, num_samples, state, data, extras)
+        post = kernel.postprocess_fn((data,), extras)
+        constrained = jax.vmap(jax.vmap(post))(zs)  # (draws, chains, ...)
+        # Only the parameters leave the computation: per-datum sites are never materialised.
+        samples = {k: jnp.swapaxes(constrained[k], 0, 1) for k in model.param_names}
+        stats = {k: jnp.swapaxes(v, 0, 1) for k, v in stats.items()}
+        return samples, stats, extras
+
+    return jax.vmap(one)(keys, datasets)
+
+
+_replicates_jit = jax.jit(_replicates, static_argnums=(0, 1, 2, 3, 4))
+
+
+@dataclass
+class ReplicatePosteriors:
+    """The result of :func:`sample_replicates`.
+
+    Attributes:
+      samples: ``{name: array (replicates, chains, draws, *shape)}``.
+      sample_stats: ``{field: array (replicates, chains, draws)}``.
+      ok: ``(replicates,)`` bool: the method's preparation and every draw are finite.
+      r_hat: ``(replicates,)``: the largest rank-normalised split R-hat over the scalar
+        parameters of each replicate (ArviZ).
+      info: the method's preparation per replicate (leading axis: replicates).
+      method, normalizer, timing (``compile_s``, ``run_s``: all replicates together),
+      device.
+    """
+
+    samples: dict
+    sample_stats: dict
+    ok: np.ndarray
+    r_hat: np.ndarray
+    info: dict
+    method: str
+    normalizer: str
+    timing: dict
+    device: str
+
+    def interval(self, level: float = 0.95) -> dict:
+        """Equal-tailed credible intervals per replicate: ``{name: (lower, upper)}``, each of
+        shape ``(replicates, *shape)``."""
+        q = [(1 - level) / 2, (1 + level) / 2]
+        out = {}
+        for k, v in self.samples.items():
+            pooled = v.reshape(v.shape[0], -1, *v.shape[3:])
+            lo, hi = np.quantile(pooled, q, axis=1)
+            out[k] = (lo, hi)
+        return out
+
+    def mean(self) -> dict:
+        """Posterior means per replicate: ``{name: array (replicates, *shape)}``."""
+        return {k: v.mean(axis=(1, 2)) for k, v in self.samples.items()}
+
+
+def _max_r_hat(samples: dict) -> np.ndarray:
+    """The largest R-hat per replicate, the replicate axis treated as a parameter dimension."""
+    import arviz as az
+
+    if next(iter(samples.values())).shape[1] < 2:
+        return np.full(next(iter(samples.values())).shape[0], np.nan)
+    posterior = {k: np.moveaxis(v, 0, 2) for k, v in samples.items()}  # (chain, draw, rep, ...)
+    rhat = az.rhat(az.from_dict({"posterior": posterior}))
+    per = [np.asarray(rhat[k]).reshape(np.asarray(rhat[k]).shape[0], -1) for k in samples]
+    return np.max(np.concatenate(per, axis=1), axis=1)
+
+
+def sample_replicates(
+    model,
+    datasets,
+    method,
+    *,
+    key=None,
+    num_warmup=500,
+    num_samples=500,
+    num_chains=4,
+) -> ReplicatePosteriors:
+    """The posterior of ``model`` given each of ``datasets``, every chain of every replicate
+    in one vmapped, compiled computation.
+
+    Replicate ``r`` uses key ``jax.random.split(key, replicates)[r]`` exactly as
+    :func:`sample_posterior` would with that key and dataset. A replicate whose preparation
+    (a calibrated weight, a Monte Carlo curvature) or draws are not finite is marked in
+    ``ok`` instead of raising, so one bad dataset does not lose the others.
+
+    Args:
+      model: a :class:`bayesgen.Model`.
+      datasets: shape ``(replicates, n, *event_shape)``, validated against the support.
+      method: a string alias or a configured method object.
+      key: PRNG key; ``jax.random.key(0)`` if None.
+      num_warmup, num_samples, num_chains: per replicate, as in :func:`sample_posterior`.
+
+    Returns:
+      A :class:`ReplicatePosteriors`.
+    """
+    method = resolve(method)
+    check_counts(
+        num_warmup=(num_warmup, 0), num_samples=(num_samples, 1), num_chains=(num_chains, 1)
+    )
+    method.check(model)
+    event = tuple(model.support.event_shape)
+    shape = tuple(np.shape(datasets))
+    if len(shape) != len(event) + 2 or shape[2:] != event:
+        raise DataError(
+            f"datasets must have shape (replicates, n, *{event}); got {shape}. Stack "
+            "datasets of the same size along a new first axis"
+        )
+    flat = model.validate(jnp.reshape(jnp.asarray(datasets), (-1, *event)))
+    datasets = jnp.reshape(flat, shape)
+    key = jax.random.key(0) if key is None else key
+    keys = jax.random.split(key, shape[0])
+    statics = (method, model, int(num_warmup), int(num_samples), int(num_chains))
+
+    t0 = time.perf_counter()
+    compiled = _compiled_replicates(statics, keys, datasets)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    samples, stats, extras = jax.block_until_ready(compiled(keys, datasets))
+    run_s = time.perf_counter() - t0
+
+    samples = {k: np.asarray(v) for k, v in samples.items()}
+    extras = {k: np.asarray(v) for k, v in extras.items()}
+    ok = np.ones(shape[0], bool)
+    for v in (*samples.values(), *extras.values()):
+        ok &= np.isfinite(v.reshape(shape[0], -1)).all(axis=1)
+    return ReplicatePosteriors(
+        samples=samples,
+        sample_stats={k: np.asarray(v) for k, v in stats.items()},
+        ok=ok,
+        r_hat=_max_r_hat(samples),
+        info=extras,
+        method=method.name,
+        normalizer=method.describe_normalizer(model),
+        timing={"compile_s": compile_s, "run_s": run_s},
+        device=str(jax.devices()[0]),
+    )
 
 
 def sample_posterior(
@@ -229,12 +403,16 @@ def sample_posterior(
     t0 = time.perf_counter()
     extras = jax.block_until_ready(method.prepare(model, data, k_prepare))
     prepare_s = time.perf_counter() - t0
+    method.check_prepared(model, extras)
 
     t0 = time.perf_counter()
     if chain_method == "vectorized":
-        states = [kernel.init(keys, num_warmup, None, (data,), extras)]
+        states = [_init_chains(kernel, keys, num_warmup, data, extras)]
     else:
-        states = [kernel.init(k, num_warmup, None, (data,), extras) for k in keys]
+        states = [
+            _init_chains(kernel, keys[c : c + 1], num_warmup, data, extras)
+            for c in range(num_chains)
+        ]
     states = jax.block_until_ready(states)
     init_s = time.perf_counter() - t0
 
@@ -251,7 +429,7 @@ def sample_posterior(
     run_s = time.perf_counter() - t0
 
     def chains_first(x):  # (draws, chains, ...) -> (chains, draws, ...)
-        return jnp.swapaxes(x, 0, 1) if chain_method == "vectorized" else x[None]
+        return jnp.swapaxes(x, 0, 1)
 
     zs = jax.tree.map(
         lambda *a: jnp.concatenate(a, 0), *[jax.tree.map(chains_first, o[1][0]) for o in outputs]

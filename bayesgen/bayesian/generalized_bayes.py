@@ -107,12 +107,12 @@ class GeneralizedBayes(PosteriorMethod):
                 f"{data.shape[0]}",
                 "a fixed weight=",
             )
-        out = _calibration(model, self.loss_name(model))(data)
-        if not bool(jnp.isfinite(out["weight"])) or float(out["weight"]) <= 0:
-            raise unsupported(
-                self, model, f"the calibrated weight is {float(out['weight'])}", "a fixed weight="
-            )
-        return out
+        return _calibration(model, self.loss_name(model))(data)
+
+    def check_prepared(self, model, extras: dict) -> None:
+        weight = float(extras["weight"])
+        if not weight > 0 or weight == float("inf"):
+            raise unsupported(self, model, f"the calibrated weight is {weight}", "a fixed weight=")
 
     def describe_info(self, model, extras: dict) -> dict:
         out = {"weight": extras["weight"]}

@@ -92,8 +92,10 @@ class PseudoPosterior(PosteriorMethod):
         )
 
     def prepare(self, model, data, key) -> dict:
-        out = _adjustment(model, self)(data, key)
-        if not bool(jnp.all(jnp.isfinite(out["adjustment"]))):
+        return _adjustment(model, self)(data, key)
+
+    def check_prepared(self, model, extras: dict) -> None:
+        if not bool(jnp.all(jnp.isfinite(extras["adjustment"]))):
             raise unsupported(
                 self,
                 model,
@@ -101,7 +103,6 @@ class PseudoPosterior(PosteriorMethod):
                 "few simulations for these data, or a flat likelihood)",
                 "more num_simulations, or adjust=False",
             )
-        return out
 
     def describe_info(self, model, extras: dict) -> dict:
         return {

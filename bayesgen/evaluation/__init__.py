@@ -2,16 +2,20 @@
 
 from bayesgen.evaluation.compare import JSON_SCHEMA, Comparison, applicable_methods, compare
 from bayesgen.evaluation.ksd import kernel_stein_discrepancy, stein_kernel
+from bayesgen.evaluation.sbc import SBC, SBC_SCHEMA, sbc
 from bayesgen.evaluation.studies import COVERAGE_SCHEMA, CoverageStudy, coverage_study
 
 __all__ = [
     "COVERAGE_SCHEMA",
     "JSON_SCHEMA",
+    "SBC",
+    "SBC_SCHEMA",
     "Comparison",
     "CoverageStudy",
     "applicable_methods",
     "compare",
     "coverage_study",
     "kernel_stein_discrepancy",
+    "sbc",
     "stein_kernel",
 ]

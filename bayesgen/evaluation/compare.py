@@ -14,7 +14,6 @@ with the reason (``Comparison.skipped``), not crashed on; an unknown name is an 
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 from numpyro.distributions import constraints
 
-from bayesgen._io import atomic_write_bytes, atomic_write_json
+from bayesgen._io import atomic_save_figure, atomic_write_json
 from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.bayesian.base import PosteriorMethod
 from bayesgen.errors import IntractableNormalizerError, MethodError
@@ -202,9 +201,7 @@ class Comparison:
         fig.suptitle(f"{self.model}, n = {self.n}: estimates and {self.level:.0%} intervals")
         fig.tight_layout()
         if path is not None:
-            buf = io.BytesIO()
-            fig.savefig(buf, format=str(path).rsplit(".", 1)[-1] if "." in str(path) else "png")
-            atomic_write_bytes(path, buf.getvalue())
+            atomic_save_figure(fig, path)
         return fig
 
 

@@ -1,15 +1,16 @@
 """Replicate studies: how often each method's intervals cover the truth.
 
 ``coverage_study`` simulates ``replicates`` datasets from the model at the truth (one
-vmapped computation) and refits every method on all of them at once
-(:func:`bayesgen.frequentist.fit_replicates`: one vmapped, jitted computation per method,
-never a Python loop over replicates). Per method and parameter it reports the coverage of
-the ``level`` Wald intervals with its binomial standard error and the exact binomial test
-of coverage = level, the bias, the RMSE, the mean interval width and the seconds the
-method took. Estimators without sandwich standard errors (contrastive divergence) get
-point-estimate columns only. Bayesian methods need the chains of all replicates batched
-into one computation; that is not built yet, so they are listed in ``skipped`` with that
-reason.
+vmapped computation) and refits every method on all of them at once, never a Python loop
+over replicates: a frequentist estimator through
+:func:`bayesgen.frequentist.fit_replicates` (one vmapped, jitted fit), a posterior method
+through :func:`bayesgen.bayesian.sample_replicates` (every chain of every replicate in one
+vmapped, compiled computation). Per method and parameter it reports the coverage of the
+``level`` intervals (Wald, or equal-tailed credible) with its binomial standard error and
+the exact binomial test of coverage = level, the bias of the estimate (MLE or posterior
+mean), the RMSE, the mean interval width, for posterior methods how many replicates
+had an R-hat above 1.01, and the seconds the method took. Estimators without sandwich
+standard errors (contrastive divergence) get point-estimate columns only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from bayesgen._io import atomic_write_json
+from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.errors import IntractableNormalizerError, MethodError, check_counts
 from bayesgen.evaluation.compare import _flat, _flat_columns, _records, _resolve, _symmetric
 from bayesgen.frequentist import driver as freq_driver
@@ -65,15 +67,32 @@ class CoverageStudy:
 
 
 def coverage_study(
-    model, truth, methods, *, n: int, replicates: int, key=None, level: float = 0.95
+    model,
+    truth,
+    methods,
+    *,
+    n: int,
+    replicates: int,
+    key=None,
+    level: float = 0.95,
+    num_warmup: int = 500,
+    num_samples: int = 500,
+    num_chains: int = 4,
+    on_result=None,
 ) -> CoverageStudy:
     """Coverage, bias, RMSE and interval width of ``methods`` over ``replicates`` datasets
-    of ``n`` data simulated at ``truth`` (see the module docstring).
+    of ``n`` data simulated at ``truth`` (see the module docstring). ``num_warmup``,
+    ``num_samples`` and ``num_chains`` are per replicate, for posterior methods.
+    ``on_result(method, seconds)`` is called as each method finishes (seconds None when
+    it was skipped): the CLI's progress.
 
     Raises:
       MethodError: an unknown method, or bad sizes.
     """
     check_counts(n=(n, 2), replicates=(replicates, 2))
+    check_counts(
+        num_warmup=(num_warmup, 0), num_samples=(num_samples, 1), num_chains=(num_chains, 1)
+    )
     if not 0 < level < 1:
         raise MethodError(f"level must be in (0, 1); got {level}")
     resolved = [(m, *_resolve(m)) for m in methods]  # unknown names fail before any work
@@ -86,41 +105,60 @@ def coverage_study(
     z = NormalDist().inv_cdf(0.5 + level / 2)
     rows, skipped = [], {}
     for i, (_, side, method) in enumerate(resolved):
-        if side == "bayesian":
-            skipped[method.name] = (
-                "Bayesian coverage needs the chains of all replicates batched into one "
-                "computation, which is not built yet"
-            )
-            continue
         try:
             method.check(model)
         except (MethodError, IntractableNormalizerError) as err:
             skipped[method.name] = str(err)
+            if on_result is not None:
+                on_result(method.name, None)
             continue
+        k = jax.random.fold_in(k_fit, i)
         t0 = time.perf_counter()
-        reps = freq_driver.fit_replicates(model, datasets, method, key=jax.random.fold_in(k_fit, i))
-        jax.block_until_ready(reps.params)
+        if side == "bayesian":
+            reps = bayes_driver.sample_replicates(
+                model,
+                datasets,
+                method,
+                key=k,
+                num_warmup=num_warmup,
+                num_samples=num_samples,
+                num_chains=num_chains,
+            )
+            ok = reps.ok
+            estimates = _flat_columns(reps.mean(), sym, batch_ndim=1)
+            bounds = reps.interval(level)
+            lows = _flat_columns({p: b[0] for p, b in bounds.items()}, sym, batch_ndim=1)
+            highs = _flat_columns({p: b[1] for p, b in bounds.items()}, sym, batch_ndim=1)
+            unconverged = int(np.sum(reps.r_hat[ok] > 1.01))
+        else:
+            reps = freq_driver.fit_replicates(model, datasets, method, key=k)
+            jax.block_until_ready(reps.params)
+            ok = np.asarray(reps.failed_step) < 0
+            estimates = _flat_columns(reps.params, sym, batch_ndim=1)
+            stderrs = _flat_columns(reps.stderr, sym, batch_ndim=1)
+            lows = {p: estimates[p] - z * stderrs[p] for p in estimates}
+            highs = {p: estimates[p] + z * stderrs[p] for p in estimates}
+            unconverged = None
         seconds = time.perf_counter() - t0
-        ok = np.asarray(reps.failed_step) < 0
-        estimates = _flat_columns(reps.params, sym, batch_ndim=1)
-        stderrs = _flat_columns(reps.stderr, sym, batch_ndim=1)
+        if on_result is not None:
+            on_result(method.name, seconds)
         for p, target in truth_flat.items():
-            est, se = estimates[p][ok], stderrs[p][ok]
-            row = {"method": method.name, "parameter": p, "truth": target}
+            est, lo, hi = estimates[p][ok], lows[p][ok], highs[p][ok]
+            row = {"method": method.name, "side": side, "parameter": p, "truth": target}
             row["replicates ok"] = int(ok.sum())
             row["bias"] = float(np.mean(est - target))
             row["bias se"] = float(np.std(est, ddof=1) / np.sqrt(est.size))
             row["rmse"] = float(np.sqrt(np.mean((est - target) ** 2)))
-            if np.all(np.isfinite(se)) and est.size:
-                covered = np.abs(est - target) <= z * se
-                k = int(covered.sum())
-                row["coverage"] = k / est.size
+            if np.all(np.isfinite(lo) & np.isfinite(hi)) and est.size:
+                covered = int(np.sum((lo <= target) & (target <= hi)))
+                row["coverage"] = covered / est.size
                 row["coverage se"] = float(np.sqrt(level * (1 - level) / est.size))
-                row["binomial p"] = float(binomtest(k, est.size, level).pvalue)
-                row["mean width"] = float(np.mean(2 * z * se))
+                row["binomial p"] = float(binomtest(covered, est.size, level).pvalue)
+                row["mean width"] = float(np.mean(hi - lo))
             else:
                 row["coverage"] = row["coverage se"] = np.nan
                 row["binomial p"] = row["mean width"] = np.nan
+            row["r-hat > 1.01"] = np.nan if unconverged is None else unconverged
             row["seconds"] = seconds
             rows.append(row)
     return CoverageStudy(

@@ -13,6 +13,8 @@ to 12, any length), chosen by cost; see :attr:`Ising.normalizer`.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,7 +27,6 @@ from bayesgen.normalizers import (
     MAX_WIDTH,
     binary_configurations,
     enumerate_log_normalizer,
-    enumerate_log_weights,
     ising_transfer_matrix_log_z,
     ising_transfer_matrix_sample,
     transfer_matrix_sampling_cost,
@@ -36,7 +37,7 @@ from bayesgen.support import Spins
 __all__ = ["Ising"]
 
 MAX_ENUMERATION_SITES = 25  # log Z by enumeration: 2^25 configurations, about a second
-MAX_EXACT_SAMPLING_SITES = 20  # exact sampling holds all 2^n log-weights in memory
+MAX_EXACT_SAMPLING_SITES = 20  # the density of states is tabulated from all 2^n states once
 MAX_TM_SAMPLING = 2**26  # transfer-matrix sampling holds rows x 4^width entries
 NORMALIZERS = ("auto", "enumeration", "transfer_matrix")
 
@@ -47,13 +48,16 @@ class Ising(Model):
     Args:
       shape: ``(L, M)``, both sides >= 2.
       normalizer: ``"auto"`` (the cheaper exact strategy), ``"enumeration"`` or
-        ``"transfer_matrix"``.
+        ``"transfer_matrix"``. Up to 20 spins, enumeration is tabulated once by sufficient
+        statistic (the density of states g(T), counted over all 2^n configurations), so
+        log Z = log Σ_T g(T) exp(θ·T) and exact sampling cost a few hundred terms per call;
+        that is "auto"'s choice there. Up to 25 spins it sums all configurations per call.
 
     Example:
       >>> import jax, bayesgen as bg
       >>> model = bg.models.Ising(shape=(4, 4))
       >>> model.normalizer
-      'exact: transfer matrix'
+      'exact: enumeration'
       >>> x = model.sample(jax.random.key(0), {"beta": 0.3, "h": 0.05}, 100)
       >>> x.shape
       (100, 4, 4)
@@ -134,6 +138,8 @@ class Ising(Model):
             )
         if requested != "auto":
             return requested
+        if self.n_sites <= MAX_EXACT_SAMPLING_SITES:
+            return "enumeration"  # by the density of states: a few hundred terms per call
         cost_enumeration = 2**self.n_sites * self.n_sites if can_enumerate else float("inf")
         cost_transfer = 2 * rows * width * 4**width if can_transfer else float("inf")
         if cost_enumeration == cost_transfer == float("inf"):
@@ -210,6 +216,15 @@ class Ising(Model):
     def _log_normalizer(self, params):
         if self._strategy is None:
             raise IntractableNormalizerError(self._intractable_reason())
+        if self._strategy == "enumeration" and self.n_sites <= MAX_EXACT_SAMPLING_SITES:
+            # log Σ_T g(T) exp(θ·T) over the density of states: every configuration
+            # counted, at the cost of the few hundred distinct sufficient statistics.
+            stats, log_counts = self._states_by_statistics[:2]
+            dtype = jnp.asarray(0.0).dtype
+            theta = jnp.stack([params["beta"], params["h"]])
+            return jax.nn.logsumexp(
+                jnp.asarray(log_counts, dtype) + jnp.asarray(stats, dtype) @ theta
+            )
         if self._strategy == "enumeration":
             theta = jnp.stack([params["beta"], params["h"]])
             return enumerate_log_normalizer(self._flat_log_f, theta, self.n_sites)
@@ -246,18 +261,46 @@ class Ising(Model):
             return draws[:, 0]
         if self._sampling == "transfer_matrix":
             return ising_transfer_matrix_sample(key, params["beta"], params["h"], self.shape, n)
-        theta = jnp.stack([params["beta"], params["h"]])
-        log_w = enumerate_log_weights(self._flat_log_f, theta, self.n_sites)
-        if any(isinstance(a, jax.core.Tracer) for a in (log_w, key)):  # under jit/vmap
+        # Exact by enumeration, grouped by the sufficient statistics: a class (T1, T2) is
+        # drawn with probability g(T) exp(θ·T) / Z, then a configuration uniformly inside it.
+        stats, log_counts, start, counts, order = self._states_by_statistics
+        if any(isinstance(a, jax.core.Tracer) for a in (params["beta"], params["h"], key)):
+            dtype = jnp.asarray(0.0).dtype
+            theta = jnp.stack([params["beta"], params["h"]])
+            log_w = jnp.asarray(log_counts, dtype) + jnp.asarray(stats, dtype) @ theta
             cdf = jnp.cumsum(jnp.exp(log_w - log_w.max()))
-            u = jax.random.uniform(key, (n,), dtype=cdf.dtype) * cdf[-1]
-            idx = jnp.minimum(jnp.searchsorted(cdf, u, side="right"), cdf.size - 1)
+            k_class, k_within = jax.random.split(key)
+            u = jax.random.uniform(k_class, (n,), dtype=cdf.dtype) * cdf[-1]
+            v = jax.random.uniform(k_within, (n,), dtype=cdf.dtype)
+            c = jnp.minimum(jnp.searchsorted(cdf, u, side="right"), cdf.size - 1)
         else:  # concrete: inverse CDF in float64 with 64 random bits, whatever the JAX dtype
-            log_w = np.asarray(log_w, np.float64)
+            theta = np.array([float(params["beta"]), float(params["h"])])
+            log_w = log_counts + stats @ theta
             cdf = np.cumsum(np.exp(log_w - log_w.max()))
-            bits = np.asarray(jax.random.bits(key, (n, 2), jnp.uint32), dtype=np.float64)
+            bits = np.asarray(jax.random.bits(key, (n, 4), jnp.uint32), dtype=np.float64)
             u = (bits[:, 0] + bits[:, 1] / 2.0**32) / 2.0**32 * cdf[-1]
-            idx = np.minimum(np.searchsorted(cdf, u, side="right"), cdf.size - 1)
-        return binary_configurations(jnp.asarray(idx, jnp.int32), self.n_sites).reshape(
-            n, *self.shape
-        )
+            v = (bits[:, 2] + bits[:, 3] / 2.0**32) / 2.0**32
+            c = np.minimum(np.searchsorted(cdf, u, side="right"), cdf.size - 1)
+        size = jnp.asarray(counts)[c]
+        within = jnp.minimum(jnp.floor(v * size).astype(jnp.int32), size - 1)
+        idx = jnp.asarray(order)[jnp.asarray(start)[c] + within]
+        return binary_configurations(idx, self.n_sites).reshape(n, *self.shape)
+
+    @functools.cached_property
+    def _states_by_statistics(self):
+        """Every configuration grouped by its sufficient statistics (the density of states):
+        per class, T (float), log g(T), the class's first position in ``order`` and its
+        size; ``order`` lists configuration indices class by class."""
+        index = np.arange(2**self.n_sites, dtype=np.int64)
+        spins = (((index[:, None] >> np.arange(self.n_sites)) & 1) * 2 - 1).astype(np.int8)
+        spins = spins.reshape(-1, *self.shape)
+        bonds = np.sum(spins * (np.roll(spins, -1, 1) + np.roll(spins, -1, 2)), axis=(1, 2))
+        magnetisation = spins.sum(axis=(1, 2), dtype=np.int64)
+        del spins
+        span = 2 * self.n_sites + 1  # |magnetisation| <= n_sites
+        code = (bonds.astype(np.int64) + 2 * self.n_sites) * span + magnetisation + self.n_sites
+        codes, label, counts = np.unique(code, return_inverse=True, return_counts=True)
+        classes = np.stack([codes // span - 2 * self.n_sites, codes % span - self.n_sites], 1)
+        order = np.argsort(label.ravel(), kind="stable").astype(np.int32)
+        start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32)
+        return classes.astype(np.float64), np.log(counts), start, counts.astype(np.int32), order

@@ -1,5 +1,7 @@
 """Coverage studies: vmapped refits of simulated datasets; Wald intervals of the exact MLE
-and of the pseudo-likelihood cover the truth at their nominal rate (exact binomial test)."""
+and of the pseudo-likelihood, and credible intervals of NUTS and of the exchange algorithm
+(every chain of every replicate in one computation), cover the truth at their nominal rate
+(exact binomial test)."""
 
 import json
 
@@ -11,21 +13,27 @@ import bayesgen as bg
 from bayesgen.evaluation import COVERAGE_SCHEMA, coverage_study
 
 
-def test_frequentist_coverage_is_nominal(tmp_path):
+def test_coverage_is_nominal_on_both_sides(tmp_path):
     model = bg.models.Ising((4, 4))
     truth = {"beta": 0.3, "h": 0.05}
     study = coverage_study(
         model,
         truth,
-        ["exact_mle", "pseudo_likelihood", "nuts"],
+        ["exact_mle", "pseudo_likelihood", "nuts", "exchange"],
         n=300,
         replicates=200,
         key=jax.random.key(11),
+        num_warmup=300,
+        num_samples=300,
     )
     t = study.table
-    assert set(t["method"]) == {"exact_mle", "pseudo_likelihood"}
-    assert "not built yet" in study.skipped["nuts"]
-    assert (t["replicates ok"] == 200).all()
+    assert list(dict.fromkeys(t["method"])) == [
+        "exact_mle",
+        "pseudo_likelihood",
+        "nuts",
+        "exchange",
+    ]
+    assert (t["replicates ok"] == 200).all() and not study.skipped
     # Sandwich intervals at the nominal rate: a method with standard errors off by 30%
     # would cover 82% or 99.5% and fail this test (p < 1e-6 at 200 replicates).
     assert (t["binomial p"] > 0.01).all(), t[["method", "parameter", "coverage"]]
@@ -33,6 +41,9 @@ def test_frequentist_coverage_is_nominal(tmp_path):
     # Pseudo-likelihood is less efficient: wider intervals than the MLE, for each parameter.
     width = t.pivot(index="parameter", columns="method", values="mean width")
     assert (width["pseudo_likelihood"] > width["exact_mle"]).all()
+    # Bernstein-von Mises: credible intervals as wide as the MLE's Wald intervals (10%).
+    assert (np.abs(width["nuts"] / width["exact_mle"] - 1) < 0.1).all()
+    assert (np.abs(width["exchange"] / width["nuts"] - 1) < 0.1).all()
     study.to_json(tmp_path / "study.json")
     doc = json.loads((tmp_path / "study.json").read_text())
     assert doc["schema"] == COVERAGE_SCHEMA and doc["replicates"] == 200

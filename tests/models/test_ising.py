@@ -24,6 +24,29 @@ def test_exact_sampler_moments_within_standard_errors():
     assert (np.abs(t.mean(0) - exact) < 4 * se).all()
 
 
+@pytest.mark.parametrize("traced", [False, True], ids=["host", "jit"])
+def test_exact_sampler_draws_every_configuration_with_its_probability(traced):
+    """Chi-square of 60,000 draws on 2x3 (64 configurations) against enumeration: the class
+    of the sufficient statistics and the configuration inside it are both exact."""
+    from scipy.stats import chisquare
+
+    model = bg.models.Ising((2, 3))
+    params = {"beta": 0.4, "h": -0.3}
+    n = 60_000
+    draw = (
+        (lambda k: model.sample(k, params, n))
+        if not traced
+        else jax.jit(lambda k: model.sample(k, model.check_params(params), n))
+    )
+    x = np.asarray(draw(jax.random.key(4))).reshape(n, 6)
+    index = ((x > 0) * (2 ** np.arange(6))).sum(1)
+    configs = bg.normalizers.binary_configurations(jnp.arange(64), 6).reshape(64, 2, 3)
+    log_p = jax.vmap(lambda s: model.log_prob(params, s))(configs)
+    expected = n * np.exp(np.asarray(log_p, np.float64))
+    observed = np.bincount(index, minlength=64)
+    assert chisquare(observed, expected / expected.sum() * n).pvalue > 1e-3
+
+
 @pytest.mark.parametrize(
     ("shape", "params"),
     [

@@ -108,7 +108,8 @@ def test_large_couplings_do_not_overflow():
 
 def test_automatic_choice_is_visible():
     assert bg.models.Ising((2, 2)).normalizer == "exact: enumeration"
-    assert bg.models.Ising((4, 4)).normalizer == "exact: transfer matrix"
+    assert bg.models.Ising((4, 5)).normalizer == "exact: enumeration"  # density of states
+    assert bg.models.Ising((5, 5)).normalizer == "exact: transfer matrix"
     assert bg.models.Ising((10, 300)).normalizer == "exact: transfer matrix"
     big = bg.models.Ising((16, 16))
     assert big.normalizer is None and not big.has_exact_normalizer
