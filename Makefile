@@ -22,11 +22,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/bayesgen compare ising --plot demo-output/compare_ising.png --json demo-output/compare_ising.json
 
+# Tests run in parallel processes (pytest-xdist), at most 4, one per core.
+TEST_PROCS := -n auto --maxprocesses 4 --dist worksteal
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(TEST_PROCS)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(TEST_PROCS) -m "not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/fit_overhead.py

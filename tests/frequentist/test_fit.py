@@ -44,7 +44,7 @@ def test_exact_mle_equals_scipy_on_the_enumerated_likelihood(data):
     result = bg.fit(MODEL, data, "exact_mle")
     np.testing.assert_allclose([result.params["beta"], result.params["h"]], ref.x, atol=1e-5)
     assert result.grad_norm < 1e-8 and result.converged and result.failed_step is None
-    assert result.normalizer == "exact: transfer matrix" and result.side == "frequentist"
+    assert result.normalizer == "exact: enumeration" and result.side == "frequentist"
     # At the MLE the sandwich is close to the inverse Fisher information Cov[T]^-1 / n.
     w = np.exp(t_all @ ref.x - logsumexp(t_all @ ref.x))
     cov_t = (t_all - w @ t_all).T @ ((t_all - w @ t_all) * w[:, None])
