@@ -4,6 +4,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: demo test test-fast lint format bench clean
 
@@ -31,7 +32,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q $(TEST_PROCS) -m "not slow"
 
-bench: $(STAMP)
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) benchmarks/gibbs_throughput.py
 	$(PY) benchmarks/fit_overhead.py
 	$(PY) benchmarks/posterior_overhead.py
 	$(PY) benchmarks/study_cost.py
