@@ -38,9 +38,11 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/gibbs_throughput.py
+	$(PY) benchmarks/exact_normalizers.py
 	$(PY) benchmarks/fit_overhead.py
 	$(PY) benchmarks/posterior_overhead.py
 	$(PY) benchmarks/study_cost.py
+	$(PY) benchmarks/compile_times.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
