@@ -11,6 +11,10 @@ Measured in one run, after compilation, as the median of --reps repetitions:
   draw (the same trajectories; the separately compiled scan can part from them by float
   rounding, so its share of equal counts is reported), and the wall time of a whole call
   is compared (target ratio <= 1.05, against the faster baseline);
+* the same potential sampled by BlackJAX NUTS (``window_adaptation`` for step size and a
+  diagonal mass matrix over the same warm-up length, then NUTS; chains vmapped, all
+  compiled once; installed by the ``bench`` extra): bulk ESS per second of each, after
+  compilation (the two adapt differently, so ESS/s, not wall time, is the comparison);
 * the exchange algorithm with Gibbs auxiliary draws (4 chains, vectorised): its time per
   iteration against the auxiliary simulation alone (the same sweeps on the same lattices
   in a hand-written jitted loop; target ratio <= 1.10).
@@ -76,7 +80,7 @@ def main() -> None:
 
     # NumPyro's MCMC.run recompiles its vectorised collection loop on every call (even with
     # jit_model_args), so also compare with the same kernel in a hand-written loop compiled
-    # once: init, then jit(scan(kernel.sample)) over warm-up and draws.
+    # once: jit(init), then jit(scan(kernel.sample)) over warm-up and draws.
     kernel = NUTS(bg.bayesian.numpyro_model(model))
 
     @jax.jit
@@ -91,8 +95,13 @@ def main() -> None:
         )
         return jax.lax.scan(step, state, None, length=draws)[1]
 
+    # NumPyro's init is many small operations: compiled too, so that the baseline is the
+    # fastest hand-written use of the kernel (traced once, so its sample function is
+    # vmapped over chains once).
+    init = jax.jit(lambda keys, data: kernel.init(keys, draws, None, (data,), {}))
+
     def by_scan():
-        state = kernel.init(jax.random.split(key, chains), draws, None, (data,), {})
+        state = init(jax.random.split(key, chains), data)
         return jax.block_until_ready(loop(state, data))
 
     def by_bayesgen():
@@ -129,6 +138,64 @@ def main() -> None:
         # the scan is compiled as a different program: float rounding can part trajectories
         "scan_draws_with_equal_steps": float(np.mean(scan_steps == ours_steps)),
     }
+
+    # -- BlackJAX NUTS on the same potential: ESS per second --------------------------------
+    import arviz as az
+
+    def min_bulk_ess(samples):
+        ess = az.ess(az.from_dict({"posterior": samples}), method="bulk")
+        return min(float(np.min(np.asarray(ess[k]))) for k in samples)
+
+    ours_ess_per_s = min_bulk_ess(result.samples) / statistics.median(ours_run_s)
+    blackjax_row = None
+    try:
+        import blackjax
+    except ImportError:
+        blackjax = None
+    if blackjax is not None:
+        from numpyro.infer.util import initialize_model
+
+        info = initialize_model(
+            key, bg.bayesian.numpyro_model(model), model_args=(data,), dynamic_args=True
+        )
+
+        def blackjax_chain(chain_key, data):
+            def logdensity(z):
+                return -info.potential_fn(data)(z)
+
+            k_warm, k_draw = jax.random.split(chain_key)
+            start = jax.tree.map(jnp.zeros_like, info.param_info.z)
+            warmup = blackjax.window_adaptation(blackjax.nuts, logdensity)
+            (state, parameters), _ = warmup.run(k_warm, start, num_steps=draws)
+            kernel_ = blackjax.nuts(logdensity, **parameters)
+
+            def step(state, k):
+                state, step_info = kernel_.step(k, state)
+                return state, (state.position, step_info.num_integration_steps)
+
+            return jax.lax.scan(step, state, jax.random.split(k_draw, draws))[1]
+
+        blackjax_run = jax.jit(jax.vmap(blackjax_chain, (0, None)))
+        chain_keys = jax.random.split(key, chains)
+        jax.block_until_ready(blackjax_run(chain_keys, data))  # compile
+        bj_s = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            positions, bj_steps = jax.block_until_ready(blackjax_run(chain_keys, data))
+            bj_s.append(time.perf_counter() - t0)
+        post = jax.vmap(jax.vmap(info.postprocess_fn(data)))(positions)
+        bj_samples = {k: np.asarray(post[k]) for k in model.param_names}
+        blackjax_row = {
+            "blackjax": blackjax.__version__,
+            "blackjax_s": statistics.median(bj_s),
+            "blackjax_ess_per_s": min_bulk_ess(bj_samples) / statistics.median(bj_s),
+            "blackjax_leapfrog_steps_sampling": int(np.asarray(bj_steps).sum()),
+            "blackjax_means": {k: float(v.mean()) for k, v in bj_samples.items()},
+        }
+    nuts["bayesgen_ess_per_s"] = ours_ess_per_s
+    nuts["bayesgen_means"] = {k: float(v.mean()) for k, v in result.samples.items()}
+    if blackjax_row is not None:
+        nuts.update(blackjax_row)
 
     # -- exchange: time per iteration against the auxiliary simulation alone ----------------
     method = bg.bayesian.Exchange(auxiliary="mcmc")
@@ -180,6 +247,19 @@ def main() -> None:
         f"{nuts['leapfrog_steps_match']} ({nuts['leapfrog_steps']}; scan "
         f"{nuts['scan_draws_with_equal_steps']:.0%}) |"
     )
+    if blackjax_row is not None:
+        print("\n| NUTS on the same potential | run s | min bulk ESS / s | posterior mean β |")
+        print("|---|---|---|---|")
+        print(
+            f"| bayesgen (NumPyro NUTS) | {nuts['bayesgen_run_s']:.3f} | "
+            f"{nuts['bayesgen_ess_per_s']:.0f} | {nuts['bayesgen_means']['beta']:.4f} |"
+        )
+        print(
+            f"| BlackJAX {nuts['blackjax']} NUTS | {nuts['blackjax_s']:.3f} | "
+            f"{nuts['blackjax_ess_per_s']:.0f} | {nuts['blackjax_means']['beta']:.4f} |"
+        )
+    else:
+        print("\nskipped BlackJAX: not installed (pip install -e '.[bench]')")
     print("\n| case | auxiliary alone ms/iter | exchange ms/iter | ratio (target <= 1.10) |")
     print("|---|---|---|---|")
     print(

@@ -159,6 +159,11 @@ def _init_chains(kernel, keys, num_warmup, data, extras):
     return jax.vmap(lambda k: kernel.init(k, num_warmup, None, (data,), extras))(keys)
 
 
+# Compiled once per (kernel, warm-up length, argument shapes): NumPyro's init is many small
+# operations (finding a valid start, a reasonable step size), slow when run eagerly.
+_init_chains_jit = jax.jit(_init_chains, static_argnums=(0, 2))
+
+
 def _run(kernel, fields, num_warmup, num_samples, state, data, extras):
     """Warm-up, then ``num_samples`` draws of a batch of chains (leading axis of ``state``);
     returns (final state, (z draws, stats draws)), draws first, then chains."""
@@ -407,10 +412,10 @@ def sample_posterior(
 
     t0 = time.perf_counter()
     if chain_method == "vectorized":
-        states = [_init_chains(kernel, keys, num_warmup, data, extras)]
+        states = [_init_chains_jit(kernel, keys, int(num_warmup), data, extras)]
     else:
         states = [
-            _init_chains(kernel, keys[c : c + 1], num_warmup, data, extras)
+            _init_chains_jit(kernel, keys[c : c + 1], int(num_warmup), data, extras)
             for c in range(num_chains)
         ]
     states = jax.block_until_ready(states)
