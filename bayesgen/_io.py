@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_save_figure", "atomic_write_bytes", "atomic_write_json"]
+__all__ = ["JsonReport", "atomic_save_figure", "atomic_write_bytes", "atomic_write_json"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -40,3 +40,11 @@ def atomic_save_figure(fig, path: str | os.PathLike) -> Path:
     suffix = Path(path).suffix.lstrip(".")
     fig.savefig(buf, format=suffix or "png")
     return atomic_write_bytes(path, buf.getvalue())
+
+
+class JsonReport:
+    """Mixin of the evaluation results: ``to_json(path)`` writes their ``to_dict()``."""
+
+    def to_json(self, path) -> None:
+        """Write :meth:`to_dict` to ``path`` atomically (NaN written as null)."""
+        atomic_write_json(path, self.to_dict())

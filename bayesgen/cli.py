@@ -243,6 +243,13 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def _progress(name, result, seconds) -> None:
+    """Each method's time on stderr as it finishes, when stderr is a terminal."""
+    if sys.stderr.isatty():
+        done = "skipped" if result is None else f"{seconds:.1f} s"
+        print(f"  {name}: {done}", file=sys.stderr)
+
+
 def _cell(est, lo, hi) -> str:
     return f"{est:.4f} [{lo:.4f}, {hi:.4f}]"
 
@@ -257,13 +264,6 @@ def cmd_compare(args) -> int:
     heldout = model.sample(jax.random.fold_in(key, 1), truth, args.n)
     device = str(jax.devices()[0])
     print(f"bayesgen compare: {model!r}, {truth_text}, n={args.n}, seed={args.seed} ({device})")
-    show = sys.stderr.isatty()
-
-    def report(name, result, seconds):
-        if show:
-            done = "skipped" if result is None else f"{seconds:.1f} s"
-            print(f"  {name}: {done}", file=sys.stderr)
-
     cmp = compare(
         model,
         data,
@@ -275,7 +275,7 @@ def cmd_compare(args) -> int:
         num_samples=args.draws,
         num_chains=args.chains,
         progress=False,
-        on_result=report,
+        on_result=_progress,
     )
     t = cmp.table
     header = ["method", "side", "Z"]
@@ -327,13 +327,6 @@ def cmd_study(args) -> int:
         f"bayesgen study: {model!r}, {truth_text}, n={args.n}, {args.replicates} replicates, "
         f"seed={args.seed} ({device})"
     )
-    show = sys.stderr.isatty()
-
-    def report(name, seconds):
-        if show:
-            done = "skipped" if seconds is None else f"{seconds:.1f} s"
-            print(f"  {name}: {done}", file=sys.stderr)
-
     study = coverage_study(
         model,
         truth,
@@ -345,7 +338,7 @@ def cmd_study(args) -> int:
         num_warmup=args.warmup,
         num_samples=args.draws,
         num_chains=args.chains,
-        on_result=report,
+        on_result=_progress,
     )
     rows = []
     for _, r in study.table.iterrows():

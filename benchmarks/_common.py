@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import platform
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
 
 
 def environment(benchmark: str, dtype: str) -> dict:
@@ -19,3 +23,25 @@ def environment(benchmark: str, dtype: str) -> dict:
         "numpyro": numpyro.__version__,
         "dtype": dtype,
     }
+
+
+def parse_args(doc: str, name: str, *, full: str | None = None, reps=5, x64: bool = False):
+    """The flags every benchmark shares, parsed: ``--full`` (when ``full`` describes it),
+    ``--reps`` (unless ``reps`` is False; None lets the script choose), ``--platform`` (applied
+    here, before any computation) and ``--out`` (default ``results/<name>.json``); float64
+    is switched on when ``x64``."""
+    import jax
+
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    if full:
+        parser.add_argument("--full", action="store_true", help=full)
+    if reps is not False:
+        parser.add_argument("--reps", type=int, default=reps)
+    parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
+    parser.add_argument("--out", default=str(RESULTS / f"{name}.json"))
+    args = parser.parse_args()
+    if args.platform:
+        jax.config.update("jax_platforms", args.platform)
+    if x64:
+        jax.config.update("jax_enable_x64", True)
+    return args

@@ -13,23 +13,12 @@ benchmarks/results/compile_times.json.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import jax
+from _common import environment, parse_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
-    parser.add_argument(
-        "--out", default=str(Path(__file__).parent / "results" / "compile_times.json")
-    )
-    args = parser.parse_args()
-    if args.platform:
-        jax.config.update("jax_platforms", args.platform)
-    jax.config.update("jax_enable_x64", True)
-    from _common import environment
+    args = parse_args(__doc__, "compile_times", reps=False, x64=True)
 
     import bayesgen as bg
     from bayesgen._io import atomic_write_json

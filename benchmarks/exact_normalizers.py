@@ -13,30 +13,18 @@ square lattice whose exact log Z with its gradient takes under one second.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 
 import jax
+from _common import environment, parse_args
 
 PARAMS = {"beta": 0.3, "h": 0.05}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="up to 12 x 12 (the widest)")
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
-    parser.add_argument(
-        "--out", default=str(Path(__file__).parent / "results" / "exact_normalizers.json")
-    )
-    args = parser.parse_args()
-    if args.platform:
-        jax.config.update("jax_platforms", args.platform)
-    jax.config.update("jax_enable_x64", True)
+    args = parse_args(__doc__, "exact_normalizers", full="up to 12 x 12 (the widest)", x64=True)
     import jax.numpy as jnp
-    from _common import environment
 
     import bayesgen as bg
     from bayesgen._io import atomic_write_json

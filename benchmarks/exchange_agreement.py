@@ -14,25 +14,14 @@ benchmarks/results/exchange_agreement.json.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import jax
+from _common import environment, parse_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="twice the draws")
-    parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
-    parser.add_argument(
-        "--out", default=str(Path(__file__).parent / "results" / "exchange_agreement.json")
-    )
-    args = parser.parse_args()
-    if args.platform:
-        jax.config.update("jax_platforms", args.platform)
+    args = parse_args(__doc__, "exchange_agreement", full="twice the draws", reps=False)
     import numpy as np
     import numpyro
-    from _common import environment
 
     import bayesgen as bg
     from bayesgen._io import atomic_write_json

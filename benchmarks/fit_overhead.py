@@ -14,30 +14,20 @@ Prints a markdown table and writes JSON atomically to benchmarks/results/fit_ove
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 
 import jax
+from _common import environment, parse_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="more steps and repetitions")
-    parser.add_argument("--reps", type=int, default=None)
-    parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
-    parser.add_argument(
-        "--out", default=str(Path(__file__).parent / "results" / "fit_overhead.json")
+    args = parse_args(
+        __doc__, "fit_overhead", full="more steps and repetitions", reps=None, x64=True
     )
-    args = parser.parse_args()
-    if args.platform:
-        jax.config.update("jax_platforms", args.platform)
-    jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
     import numpyro
     import optax
-    from _common import environment
 
     import bayesgen as bg
     from bayesgen._io import atomic_write_json

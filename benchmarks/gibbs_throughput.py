@@ -22,14 +22,13 @@ energy per site are compared with bayesgen's (z-scores over independent chains).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import environment, parse_args
 
 BETA, H = 0.3, 0.05
 QUICK = [(16, 1), (16, 1024), (64, 32), (256, 1), (256, 32)]
@@ -168,18 +167,7 @@ def per_chain_observables(spins):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="every L in 16..256 x C in 1..1024")
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
-    parser.add_argument(
-        "--out", default=str(Path(__file__).parent / "results" / "gibbs_throughput.json")
-    )
-    args = parser.parse_args()
-    if args.platform:
-        jax.config.update("jax_platforms", args.platform)
-
-    from _common import environment
+    args = parse_args(__doc__, "gibbs_throughput", full="every L in 16..256 x C in 1..1024")
 
     from bayesgen._io import atomic_write_json
 

@@ -27,29 +27,20 @@ benchmarks/results/posterior_overhead.json.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 
 import jax
+from _common import environment, parse_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="longer chains, more repetitions")
-    parser.add_argument("--reps", type=int, default=None)
-    parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
-    parser.add_argument(
-        "--out", default=str(Path(__file__).parent / "results" / "posterior_overhead.json")
+    args = parse_args(
+        __doc__, "posterior_overhead", full="longer chains, more repetitions", reps=None
     )
-    args = parser.parse_args()
-    if args.platform:
-        jax.config.update("jax_platforms", args.platform)
     import jax.numpy as jnp
     import numpy as np
     import numpyro
-    from _common import environment
     from numpyro.infer import MCMC, NUTS
 
     import bayesgen as bg

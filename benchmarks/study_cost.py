@@ -14,26 +14,15 @@ atomically to benchmarks/results/study_cost.json.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 
 import jax
+from _common import environment, parse_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="1,000 replicates as well")
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "study_cost.json"))
-    args = parser.parse_args()
-    if args.platform:
-        jax.config.update("jax_platforms", args.platform)
-    jax.config.update("jax_enable_x64", True)
-
-    from _common import environment
+    args = parse_args(__doc__, "study_cost", full="1,000 replicates as well", x64=True)
 
     import bayesgen as bg
     from bayesgen._io import atomic_write_json
@@ -41,51 +30,44 @@ def main() -> None:
 
     model = bg.models.Ising((4, 4))
     truth = model.check_params({"beta": 0.3, "h": 0.05})
-    sizes = (200, 1000) if args.full else (200,)
-    rows = []
-    for method in ("exact_mle", "pseudo_likelihood"):
-        data = model.sample(jax.random.key(0), truth, 500)
-        one = [bg.fit(model, data, method, progress=False) for _ in range(args.reps + 1)][1:]
-        one_s = statistics.median(r.timing["run_s"] for r in one)
-        for r in sizes:
-            datasets = driver._simulate(model, truth, 500, jax.random.split(jax.random.key(1), r))
-            times = []
-            for i in range(args.reps + 1):  # the first call compiles
-                t0 = time.perf_counter()
-                out = driver.fit_replicates(model, datasets, method, key=jax.random.key(i))
-                jax.block_until_ready(out.params)
-                times.append(time.perf_counter() - t0)
-            study_s = statistics.median(times[1:])
-            rows.append(
-                {
-                    "method": method,
-                    "replicates": r,
-                    "one_fit_s": one_s,
-                    "study_s": study_s,
-                    "ratio": study_s / one_s,
-                    "vs_loop": study_s / (r * one_s),
-                }
-            )
     from bayesgen.bayesian import driver as bayes_driver
 
+    settings = dict(num_warmup=500, num_samples=500, num_chains=4)
+    data = model.sample(jax.random.key(0), truth, 500)
+
+    def fit_s(method, i):
+        return bg.fit(model, data, method, key=jax.random.key(i), progress=False).timing["run_s"]
+
+    def fit_study_s(method, datasets, i):
+        t0 = time.perf_counter()
+        out = driver.fit_replicates(model, datasets, method, key=jax.random.key(i))
+        jax.block_until_ready(out.params)
+        return time.perf_counter() - t0
+
+    def posterior_s(method, i):
+        result = bg.sample_posterior(model, data, method, key=jax.random.key(i), **settings)
+        return result.timing["run_s"]
+
+    def posterior_study_s(method, datasets, i):  # compilation is timed apart inside
+        key = jax.random.key(i)
+        return bayes_driver.sample_replicates(model, datasets, method, key=key, **settings).timing[
+            "run_s"
+        ]
+
+    fit_sizes = (200, 1000) if args.full else (200,)
     posterior_sizes = (50, 200) if args.full else (50,)
-    for method in ("nuts", "exchange"):
-        data = model.sample(jax.random.key(0), truth, 500)
-        settings = dict(num_warmup=500, num_samples=500, num_chains=4)
-        one = [
-            bg.sample_posterior(model, data, method, key=jax.random.key(i), **settings)
-            for i in range(args.reps + 1)
-        ][1:]
-        one_s = statistics.median(r.timing["run_s"] for r in one)
-        for r in posterior_sizes:
+    cases = [(m, fit_s, fit_study_s, fit_sizes) for m in ("exact_mle", "pseudo_likelihood")]
+    cases += [(m, posterior_s, posterior_study_s, posterior_sizes) for m in ("nuts", "exchange")]
+    rows = []
+    for method, one_run, study_run, sizes in cases:
+        one_run(method, 0)  # the first call compiles
+        one_s = statistics.median(one_run(method, i) for i in range(1, args.reps + 1))
+        for r in sizes:
             datasets = driver._simulate(model, truth, 500, jax.random.split(jax.random.key(1), r))
-            times = []
-            for i in range(args.reps + 1):  # the first call compiles (timed apart inside)
-                out = bayes_driver.sample_replicates(
-                    model, datasets, method, key=jax.random.key(i), **settings
-                )
-                times.append(out.timing["run_s"])
-            study_s = statistics.median(times[1:])
+            study_run(method, datasets, 0)
+            study_s = statistics.median(
+                study_run(method, datasets, i) for i in range(1, args.reps + 1)
+            )
             rows.append(
                 {
                     "method": method,

@@ -186,27 +186,17 @@ _COMPILED: collections.OrderedDict = collections.OrderedDict()  # signature -> e
 _COMPILED_MAX = 32  # least recently used executables beyond this are dropped
 
 
-def _compiled(statics, *args):
-    """The compiled :func:`_run` for these static settings and argument shapes and dtypes,
-    compiled on first use: a new dataset of the same shape reuses it, and neither lowering
-    nor compilation is repeated."""
+def _compiled(jitted, statics, *args):
+    """``jitted`` (:func:`_run` or :func:`_replicates`) compiled for these static settings
+    and argument shapes and dtypes, on first use: a new dataset of the same shape reuses
+    it, and neither lowering nor compilation is repeated."""
     leaves, tree = jax.tree.flatten(args)
     signature = tuple(
         (jnp.shape(a), jnp.result_type(a), getattr(a, "weak_type", False)) for a in leaves
     )
-    key = (statics, tree, signature)
+    key = (jitted, statics, tree, signature)
     if key not in _COMPILED:
-        _COMPILED[key] = _run_jit.lower(*statics, *args).compile()
-        while len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-    _COMPILED.move_to_end(key)
-    return _COMPILED[key]
-
-
-def _compiled_replicates(statics, keys, datasets):
-    key = ("replicates", statics, jnp.shape(datasets), jnp.result_type(datasets))
-    if key not in _COMPILED:
-        _COMPILED[key] = _replicates_jit.lower(*statics, keys, datasets).compile()
+        _COMPILED[key] = jitted.lower(*statics, *args).compile()
         while len(_COMPILED) > _COMPILED_MAX:
             _COMPILED.popitem(last=False)
     _COMPILED.move_to_end(key)
@@ -337,7 +327,7 @@ def sample_replicates(
     statics = (method, model, int(num_warmup), int(num_samples), int(num_chains))
 
     t0 = time.perf_counter()
-    compiled = _compiled_replicates(statics, keys, datasets)
+    compiled = _compiled(_replicates_jit, statics, keys, datasets)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     samples, stats, extras = jax.block_until_ready(compiled(keys, datasets))
@@ -422,7 +412,7 @@ def sample_posterior(
     init_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    compiled = _compiled(statics, states[0], data, extras)
+    compiled = _compiled(_run_jit, statics, states[0], data, extras)
     compile_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -433,14 +423,9 @@ def sample_posterior(
         outputs.append(jax.block_until_ready(compiled(state, data, extras)))
     run_s = time.perf_counter() - t0
 
-    def chains_first(x):  # (draws, chains, ...) -> (chains, draws, ...)
-        return jnp.swapaxes(x, 0, 1)
-
-    zs = jax.tree.map(
-        lambda *a: jnp.concatenate(a, 0), *[jax.tree.map(chains_first, o[1][0]) for o in outputs]
-    )
-    stats = jax.tree.map(
-        lambda *a: jnp.concatenate(a, 0), *[jax.tree.map(chains_first, o[1][1]) for o in outputs]
+    # Each batch's draws are (draws, chains, ...): join the batches' chains, chains first.
+    zs, stats = jax.tree.map(
+        lambda *a: jnp.swapaxes(jnp.concatenate(a, 1), 0, 1), *[o[1] for o in outputs]
     )
     post = kernel.postprocess_fn((data,), extras)
     constrained = jax.vmap(jax.vmap(post))(zs)

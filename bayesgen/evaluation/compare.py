@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from numpyro.distributions import constraints
 
-from bayesgen._io import atomic_save_figure, atomic_write_json
+from bayesgen._io import JsonReport, atomic_save_figure
 from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.bayesian.base import PosteriorMethod
 from bayesgen.errors import IntractableNormalizerError, MethodError
@@ -101,7 +101,7 @@ def _symmetric(model) -> set:
 
 
 @dataclass
-class Comparison:
+class Comparison(JsonReport):
     """The result of :func:`compare`.
 
     Attributes:
@@ -156,10 +156,6 @@ class Comparison:
             "rows": rows,
             "skipped": self.skipped,
         }
-
-    def to_json(self, path) -> None:
-        """Write :meth:`to_dict` to ``path`` atomically (NaN written as null)."""
-        atomic_write_json(path, self.to_dict())
 
     def plot(self, path=None):
         """Per parameter, each method's estimate and interval against the truth; returns the

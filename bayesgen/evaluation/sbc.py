@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chisquare
 
-from bayesgen._io import atomic_save_figure, atomic_write_json
+from bayesgen._io import JsonReport, atomic_save_figure
 from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.errors import MethodError, check_counts
 from bayesgen.evaluation.compare import _flat_columns, _records, _symmetric
+from bayesgen.frequentist import driver as freq_driver
 
 __all__ = ["SBC", "SBC_SCHEMA", "sbc"]
 
@@ -37,7 +38,7 @@ SBC_SCHEMA = "bayesgen.sbc/1"
 
 
 @dataclass
-class SBC:
+class SBC(JsonReport):
     """The result of :func:`sbc`.
 
     Attributes:
@@ -109,10 +110,6 @@ class SBC:
             "ranks": {k: v.tolist() for k, v in self.ranks.items()},
         }
 
-    def to_json(self, path) -> None:
-        """Write :meth:`to_dict` to ``path`` atomically."""
-        atomic_write_json(path, self.to_dict())
-
 
 def sbc(
     model,
@@ -167,9 +164,8 @@ def sbc(
         name: d.sample(prior_keys[j], (replicates,))
         for j, (name, d) in enumerate(model.prior.items())
     }
-    datasets = jax.jit(
-        jax.vmap(lambda k, p: model.sample(k, p, int(n))),
-    )(jax.random.split(k_data, replicates), truths)
+    keys = jax.random.split(k_data, replicates)
+    datasets = freq_driver._simulate(model, truths, int(n), keys, per_key=True)
 
     t0 = time.perf_counter()
     reps = bayes_driver.sample_replicates(

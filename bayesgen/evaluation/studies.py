@@ -8,9 +8,9 @@ through :func:`bayesgen.bayesian.sample_replicates` (every chain of every replic
 vmapped, compiled computation). Per method and parameter it reports the coverage of the
 ``level`` intervals (Wald, or equal-tailed credible) with its binomial standard error and
 the exact binomial test of coverage = level, the bias of the estimate (MLE or posterior
-mean), the RMSE, the mean interval width, for posterior methods how many replicates
-had an R-hat above 1.01, and the seconds the method took. Estimators without sandwich
-standard errors (contrastive divergence) get point-estimate columns only.
+mean), the RMSE, the mean interval width with its standard error, for posterior methods
+how many replicates had an R-hat above 1.01, and the seconds the method took. Estimators
+without sandwich standard errors (contrastive divergence) get point-estimate columns only.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from bayesgen._io import atomic_write_json
+from bayesgen._io import JsonReport
 from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.errors import IntractableNormalizerError, MethodError, check_counts
 from bayesgen.evaluation.compare import _flat, _flat_columns, _records, _resolve, _symmetric
@@ -36,7 +36,7 @@ COVERAGE_SCHEMA = "bayesgen.coverage/1"
 
 
 @dataclass
-class CoverageStudy:
+class CoverageStudy(JsonReport):
     """The result of :func:`coverage_study`: ``table`` (one row per method and parameter),
     ``skipped`` (``{method: reason}``), and what was studied."""
 
@@ -61,10 +61,6 @@ class CoverageStudy:
             "skipped": self.skipped,
         }
 
-    def to_json(self, path) -> None:
-        """Write :meth:`to_dict` to ``path`` atomically (NaN written as null)."""
-        atomic_write_json(path, self.to_dict())
-
 
 def coverage_study(
     model,
@@ -83,8 +79,8 @@ def coverage_study(
     """Coverage, bias, RMSE and interval width of ``methods`` over ``replicates`` datasets
     of ``n`` data simulated at ``truth`` (see the module docstring). ``num_warmup``,
     ``num_samples`` and ``num_chains`` are per replicate, for posterior methods.
-    ``on_result(method, seconds)`` is called as each method finishes (seconds None when
-    it was skipped): the CLI's progress.
+    ``on_result(method, result, seconds)`` is called as each method finishes, with its
+    replicate results (None when it was skipped), as :func:`bayesgen.compare` does.
 
     Raises:
       MethodError: an unknown method, or bad sizes.
@@ -110,7 +106,7 @@ def coverage_study(
         except (MethodError, IntractableNormalizerError) as err:
             skipped[method.name] = str(err)
             if on_result is not None:
-                on_result(method.name, None)
+                on_result(method.name, None, 0.0)
             continue
         k = jax.random.fold_in(k_fit, i)
         t0 = time.perf_counter()
@@ -141,7 +137,7 @@ def coverage_study(
             unconverged = None
         seconds = time.perf_counter() - t0
         if on_result is not None:
-            on_result(method.name, seconds)
+            on_result(method.name, reps, seconds)
         for p, target in truth_flat.items():
             est, lo, hi = estimates[p][ok], lows[p][ok], highs[p][ok]
             row = {"method": method.name, "side": side, "parameter": p, "truth": target}
@@ -155,9 +151,10 @@ def coverage_study(
                 row["coverage se"] = float(np.sqrt(level * (1 - level) / est.size))
                 row["binomial p"] = float(binomtest(covered, est.size, level).pvalue)
                 row["mean width"] = float(np.mean(hi - lo))
+                row["width se"] = float(np.std(hi - lo, ddof=1) / np.sqrt(est.size))
             else:
                 row["coverage"] = row["coverage se"] = np.nan
-                row["binomial p"] = row["mean width"] = np.nan
+                row["binomial p"] = row["mean width"] = row["width se"] = np.nan
             row["r-hat > 1.01"] = np.nan if unconverged is None else unconverged
             row["seconds"] = seconds
             rows.append(row)

@@ -438,7 +438,8 @@ def _fit_many(model, est, opt, num_steps, batch_size, v0, datasets, keys):
     )
 
 
-@jax.jit(static_argnums=(0, 2))
-def _simulate(model, params, n, keys):
-    """One dataset of ``n`` data per key from the model at ``params`` (the bootstrap's)."""
-    return jax.vmap(lambda k: model.sample(k, params, n))(keys)
+@jax.jit(static_argnums=(0, 2), static_argnames=("per_key",))
+def _simulate(model, params, n, keys, *, per_key=False):
+    """One dataset of ``n`` data per key from the model at ``params`` (the bootstrap's,
+    the replicate studies'), or at ``params[i]`` for key ``i`` when ``per_key``."""
+    return jax.vmap(lambda k, p: model.sample(k, p, n), (0, 0 if per_key else None))(keys, params)

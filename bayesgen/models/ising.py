@@ -37,7 +37,7 @@ from bayesgen.support import Spins
 __all__ = ["Ising"]
 
 MAX_ENUMERATION_SITES = 25  # log Z by enumeration: 2^25 configurations, about a second
-MAX_EXACT_SAMPLING_SITES = 20  # the density of states is tabulated from all 2^n states once
+MAX_TABULATED_SITES = 20  # the density of states (log Z, exact sampling) is tabulated once
 MAX_TM_SAMPLING = 2**26  # transfer-matrix sampling holds rows x 4^width entries
 NORMALIZERS = ("auto", "enumeration", "transfer_matrix")
 
@@ -98,7 +98,7 @@ class Ising(Model):
             "transfer_matrix": "exact: transfer matrix",
             None: None,
         }[self._strategy]
-        if self.n_sites <= MAX_EXACT_SAMPLING_SITES:
+        if self.n_sites <= MAX_TABULATED_SITES:
             self._sampling = "enumeration"
         elif min(shape) <= MAX_WIDTH and transfer_matrix_sampling_cost(shape) <= MAX_TM_SAMPLING:
             self._sampling = "transfer_matrix"
@@ -138,7 +138,7 @@ class Ising(Model):
             )
         if requested != "auto":
             return requested
-        if self.n_sites <= MAX_EXACT_SAMPLING_SITES:
+        if self.n_sites <= MAX_TABULATED_SITES:
             return "enumeration"  # by the density of states: a few hundred terms per call
         cost_enumeration = 2**self.n_sites * self.n_sites if can_enumerate else float("inf")
         cost_transfer = 2 * rows * width * 4**width if can_transfer else float("inf")
@@ -216,7 +216,7 @@ class Ising(Model):
     def _log_normalizer(self, params):
         if self._strategy is None:
             raise IntractableNormalizerError(self._intractable_reason())
-        if self._strategy == "enumeration" and self.n_sites <= MAX_EXACT_SAMPLING_SITES:
+        if self._strategy == "enumeration" and self.n_sites <= MAX_TABULATED_SITES:
             # log Σ_T g(T) exp(θ·T) over the density of states: every configuration
             # counted, at the cost of the few hundred distinct sufficient statistics.
             stats, log_counts = self._states_by_statistics[:2]
@@ -245,7 +245,7 @@ class Ising(Model):
         if method == "exact" and self._sampling == "gibbs":
             raise MethodError(
                 f"exact sampling of {self.shape} is out of reach (more than "
-                f"{MAX_EXACT_SAMPLING_SITES} spins and a transfer matrix too large). "
+                f"{MAX_TABULATED_SITES} spins and a transfer matrix too large). "
                 "Use method='gibbs'"
             )
         if method == "gibbs" or self._sampling == "gibbs":

@@ -41,9 +41,12 @@ def test_coverage_is_nominal_on_both_sides(tmp_path):
     # Pseudo-likelihood is less efficient: wider intervals than the MLE, for each parameter.
     width = t.pivot(index="parameter", columns="method", values="mean width")
     assert (width["pseudo_likelihood"] > width["exact_mle"]).all()
-    # Bernstein-von Mises: credible intervals as wide as the MLE's Wald intervals (10%).
-    assert (np.abs(width["nuts"] / width["exact_mle"] - 1) < 0.1).all()
-    assert (np.abs(width["exchange"] / width["nuts"] - 1) < 0.1).all()
+    # Bernstein-von Mises: credible intervals as wide as the MLE's Wald intervals, within
+    # 4 standard errors of the mean widths (unpaired, so conservative: the datasets are
+    # shared).
+    se = t.pivot(index="parameter", columns="method", values="width se")
+    for a, b in (("nuts", "exact_mle"), ("exchange", "nuts")):
+        assert (np.abs(width[a] - width[b]) < 4 * np.hypot(se[a], se[b])).all(), (a, b)
     study.to_json(tmp_path / "study.json")
     doc = json.loads((tmp_path / "study.json").read_text())
     assert doc["schema"] == COVERAGE_SCHEMA and doc["replicates"] == 200
