@@ -51,7 +51,7 @@ ESTIMATORS: dict[str, type[Estimator]] = {
     "denoising_score_matching": DenoisingScoreMatching,
     "nce": NCE,
 }
-UNCERTAINTY = ("sandwich", "bootstrap")
+UNCERTAINTY = ("sandwich", "bootstrap", "none")
 
 
 def resolve(method) -> Estimator:
@@ -67,12 +67,14 @@ class FitResult:
       params: ``{name: estimate}`` in the parameters' own space.
       stderr: ``{name: standard error}``, same shapes.
       cov: the ``(d, d)`` covariance of the flattened parameters, ordered as ``cov_names``.
-      uncertainty: where ``stderr`` and ``cov`` come from (``"sandwich"`` or
-        ``"parametric bootstrap (B refits)"``).
+      uncertainty: where ``stderr`` and ``cov`` come from (``"sandwich"``,
+        ``"parametric bootstrap (B refits)"``, or ``"none"``: NaN, not computed).
       nuisance, nuisance_stderr: estimates of the estimator's own parameters (NCE's
         ``log_normalizer``, its estimate of log Z(θ̂)) and their standard errors; empty
         for most estimators.
-      loss_trace: the loss at every step (NaN from a failure on).
+      loss_trace: the loss at every step taken (NaN from a failure on); deterministic
+        full-batch fits stop at the step taken where the gradient norm was within the
+        estimator's tolerance, as :func:`fit_replicates` does.
       converged: no failure and the final gradient norm below the estimator's tolerance.
       failed_step: the step at which the loss or parameters became non-finite, else None.
       method, side, normalizer, timing (compile and run seconds), device.
@@ -102,6 +104,11 @@ class FitResult:
         was handled, timing, device and convergence."""
         import arviz as az
 
+        if self.uncertainty == "none":
+            raise MethodError(
+                "this fit has no sampling distribution (uncertainty='none'); refit with "
+                "uncertainty='sandwich' or 'bootstrap' to draw from it"
+            )
         flat = np.concatenate([np.ravel(self.params[k]) for k in sorted(self.params)])
         vals, vecs = np.linalg.eigh(self.cov)
         root = vecs * np.sqrt(np.clip(vals, 0.0, None))
@@ -214,15 +221,41 @@ def _make_step(model, est, opt, batch_size, data, key):
     return step_fn
 
 
-def _run_steps(model, est, opt, length, batch_size, carry, data, key):
-    """``length`` optimiser steps as one scan; the loss trace is NaN from a failure on."""
+def _run_steps(model, est, opt, length, batch_size, stop_early, carry, done, data, key):
+    """``length`` optimiser steps as one scan; the loss trace is NaN from a failure on.
+
+    With ``stop_early`` it is a ``while_loop`` that ends after the step taken at a gradient
+    norm within the estimator's tolerance (``done`` is carried from chunk to chunk; the
+    trace is NaN past the end), the rule of :func:`_run_to_tolerance`, so a single fit and
+    a replicate study stop alike."""
     step_fn = _make_step(model, est, opt, batch_size, data, key)
 
-    def body(carry, _):
-        carry, value, _ = step_fn(carry)
-        return carry, jnp.where(carry[4] < 0, value, jnp.nan)
+    def step(carry):
+        carry, value, grad_norm = step_fn(carry)
+        return carry, jnp.where(carry[4] < 0, value, jnp.nan), grad_norm
 
-    return jax.lax.scan(body, carry, None, length=length)
+    if not stop_early:
+
+        def body(carry, _):
+            carry, value, _ = step(carry)
+            return carry, value
+
+        carry, trace = jax.lax.scan(body, carry, None, length=length)
+        return (carry, done), trace
+
+    def cond(state):
+        _, done, _, i = state
+        return (i < length) & ~done
+
+    def body_early(state):
+        carry, done, trace, i = state
+        carry, value, grad_norm = step(carry)
+        return carry, done | (grad_norm <= est.gradient_tolerance), trace.at[i].set(value), i + 1
+
+    value_shape = jax.eval_shape(step, carry)[1]
+    trace = jnp.full((length,), jnp.nan, value_shape.dtype)
+    carry, done, trace, _ = jax.lax.while_loop(cond, body_early, (carry, done, trace, 0))
+    return (carry, done), trace
 
 
 def _run_to_tolerance(model, est, opt, max_steps, carry, data, key):
@@ -242,7 +275,8 @@ def _run_to_tolerance(model, est, opt, max_steps, carry, data, key):
     return carry
 
 
-_run_steps_jit = jax.jit(_run_steps, static_argnums=(0, 1, 2, 3, 4))
+_initial_carry_jit = jax.jit(_initial_carry, static_argnums=0)  # optax's init runs eagerly
+_run_steps_jit = jax.jit(_run_steps, static_argnums=(0, 1, 2, 3, 4, 5))
 
 
 def _full_gradient_norm(model, est, v, data, key, state):
@@ -291,8 +325,9 @@ def fit(
       batch_size: mini-batch size; full batch if None.
       init: starting params; zeros in unconstrained space if None.
       progress: show progress on stderr; default: when stderr is a terminal.
-      uncertainty: ``"sandwich"`` (M-estimators only) or ``"bootstrap"``; default: the
-        sandwich where it applies, else the bootstrap.
+      uncertainty: ``"sandwich"`` (M-estimators only), ``"bootstrap"``, or ``"none"``
+        (NaN standard errors, for when only the estimate is wanted: no bootstrap refits);
+        default: the sandwich where it applies, else the bootstrap.
       num_bootstrap: refits of the parametric bootstrap (vmapped; same steps, optimiser and
         mini-batches as this fit).
 
@@ -320,37 +355,42 @@ def fit(
     n_chunks = min(10, num_steps) if show else 1
     chunk = math.ceil(num_steps / n_chunks)
 
-    carry = _initial_carry(opt, v0, state0)
-    statics = (model, est, opt, chunk, batch_size)
+    loop = (_initial_carry_jit(opt, v0, state0), jnp.zeros((), bool))
+    statics = (model, est, opt, chunk, batch_size, est.stops_early and batch_size is None)
     t0 = time.perf_counter()
-    compiled = _run_steps_jit.lower(*statics, carry, data, key_fit).compile()
+    compiled = _run_steps_jit.lower(*statics, *loop, data, key_fit).compile()
     compile_s = time.perf_counter() - t0
     traces = []
     t0 = time.perf_counter()
     for i in range(n_chunks):
-        carry, trace = compiled(carry, data, key_fit)
+        loop, trace = compiled(*loop, data, key_fit)
         traces.append(trace)
         if show:
-            jax.block_until_ready(trace)
+            taken = int(loop[0][3])
             print(
-                f"\r{est.name}: step {(i + 1) * chunk}/{chunk * n_chunks} "
-                f"loss {float(trace[-1]):.6g}",
+                f"\r{est.name}: step {taken}/{chunk * n_chunks} "
+                f"loss {float(trace[taken - 1 - i * chunk]):.6g}",
                 end="",
                 file=sys.stderr,
                 flush=True,
             )
-    v, _, _, _, failed, state = jax.block_until_ready(carry)
+            if bool(loop[1]):
+                break
+    v, _, _, steps_taken, failed, state = jax.block_until_ready(loop[0])
     run_s = time.perf_counter() - t0
     if show:
         print(file=sys.stderr)
     params, nuisance = constrain(model, v[0]), v[1]
-    loss_trace = np.concatenate([np.asarray(t) for t in traces])
+    loss_trace = np.concatenate([np.asarray(t) for t in traces])[: int(steps_taken)]
     grad_norm = float(_gradient_norm_jit(model, est, v, data, key_fit, state))
     failed_step = int(failed) if int(failed) >= 0 else None
 
     if uncertainty == "sandwich":
         cov_full = np.asarray(_sandwich_jit(est, model, v, data, key_fit, state))
         described = "sandwich"
+    elif uncertainty == "none":
+        k = ravel_pytree((params, nuisance))[0].size
+        cov_full, described = np.full((k, k), np.nan), "none"
     else:
         t0 = time.perf_counter()
         keys = jax.random.split(key_boot, int(num_bootstrap))
@@ -418,7 +458,10 @@ def _fit_one(model, est, opt, num_steps, batch_size, v0, data, key):
     if est.stops_early and batch_size is None:
         carry = _run_to_tolerance(model, est, opt, num_steps, carry, data, key_fit)
     else:
-        carry, _ = _run_steps(model, est, opt, num_steps, batch_size, carry, data, key_fit)
+        start = (carry, jnp.zeros((), bool))
+        (carry, _), _ = _run_steps(
+            model, est, opt, num_steps, batch_size, False, *start, data, key_fit
+        )
     v, _, _, _, failed, state = carry
     params, nuisance = constrain(model, v[0]), v[1]
     unravel = ravel_pytree((params, nuisance))[1]

@@ -129,6 +129,17 @@ def test_bad_uncertainty_requests(gaussian_data):
         bg.fit(GAUSSIAN, gaussian_data, "exact_mle", uncertainty="bootstrap", num_bootstrap=1)
 
 
+def test_uncertainty_none_gives_the_same_estimate_without_standard_errors(gaussian_data):
+    with_se = bg.fit(GAUSSIAN, gaussian_data, "exact_mle")
+    bare = bg.fit(GAUSSIAN, gaussian_data, "exact_mle", uncertainty="none")
+    for name in with_se.params:
+        np.testing.assert_array_equal(bare.params[name], with_se.params[name])
+        assert np.isnan(bare.stderr[name]).all()
+    assert bare.uncertainty == "none" and "bootstrap_s" not in bare.timing
+    with pytest.raises(bg.MethodError, match="uncertainty='none'"):
+        bare.to_arviz()
+
+
 @pytest.mark.slow
 def test_replicate_study_of_the_z_free_estimators():
     """50 datasets as one vmapped study per method: CD (bias only: it has no sandwich) and

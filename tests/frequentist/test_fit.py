@@ -103,6 +103,24 @@ def test_new_data_of_the_same_shape_does_not_recompile(data):
     assert len(traces) == first
 
 
+def test_a_single_fit_stops_where_a_replicate_study_does(data):
+    """Deterministic full-batch fits end at the step taken within the gradient tolerance, in
+    bg.fit as in fit_replicates, so the two give the same estimate on the same data; with
+    progress shown (in chunks) the fit ends at the same step."""
+    single = bg.fit(MODEL, data, "pseudo_likelihood")
+    chunked = bg.fit(MODEL, data, "pseudo_likelihood", progress=True)
+    study = fit_replicates(MODEL, data[None], "pseudo_likelihood")
+    assert single.converged and 1 < len(single.loss_trace) < 100  # the default: 100 steps
+    assert np.isfinite(single.loss_trace).all()
+    assert len(chunked.loss_trace) == len(single.loss_trace)
+    for name in TRUTH:
+        np.testing.assert_allclose(single.params[name], study.params[name][0], rtol=1e-12)
+        np.testing.assert_allclose(chunked.params[name], single.params[name], rtol=1e-12)
+    # a stochastic estimator runs every step
+    cd = bg.fit(MODEL, data, "contrastive_divergence", num_steps=50, uncertainty="none")
+    assert len(cd.loss_trace) == 50
+
+
 def test_unknown_and_inapplicable_methods():
     with pytest.raises(
         bg.MethodError,
