@@ -241,6 +241,15 @@ class Model:
         lf_flip = jax.vmap(flipped)(jnp.arange(flat.size))
         return (lf - jnp.logaddexp(lf, lf_flip)).reshape(x.shape)
 
+    # The sites of a dataset grouped into classes on which log p(x_i | x_{-i}) is constant:
+    # ``conditional_classes(data) -> (counts, classes)`` and
+    # ``class_log_conditionals(params, classes) -> (K,)``. A model whose conditionals take
+    # few values (Ising: a spin and its neighbour sum) defines both, and the site-sum
+    # losses (pseudo-likelihood, ratio matching) become sums over K classes instead of
+    # n x sites terms; ``None``: no such summary (see :func:`bayesgen.losses.total`).
+    conditional_classes = None
+    class_log_conditionals = None
+
     # -- moments (for checks) ----------------------------------------------------------
     statistic_names: tuple[str, ...] = ()
 

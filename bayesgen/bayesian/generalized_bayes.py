@@ -88,8 +88,7 @@ class GeneralizedBayes(PosteriorMethod):
 
         def fn(data, weight, **_):
             params = {name: numpyro.sample(name, prior) for name, prior in model.prior.items()}
-            per_datum = jax.vmap(loss, (None, None, 0))(model, params, data)
-            numpyro.factor("loss", -weight * per_datum.sum())
+            numpyro.factor("loss", -weight * losses.total(loss, model, params, data))
 
         return _NumPyroNUTS(
             fn, target_accept_prob=self.target_accept_prob, max_tree_depth=self.max_tree_depth

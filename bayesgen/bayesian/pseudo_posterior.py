@@ -84,8 +84,8 @@ class PseudoPosterior(PosteriorMethod):
     def kernel(self, model):
         def fn(data, **_):
             params = {name: numpyro.sample(name, prior) for name, prior in model.prior.items()}
-            per_datum = jax.vmap(losses.negative_log_pseudo_likelihood, (None, None, 0))
-            numpyro.factor("pseudo_likelihood", -per_datum(model, params, data).sum())
+            nll = losses.total(losses.negative_log_pseudo_likelihood, model, params, data)
+            numpyro.factor("pseudo_likelihood", -nll)
 
         return _AdjustedNUTS(
             fn, target_accept_prob=self.target_accept_prob, max_tree_depth=self.max_tree_depth
@@ -144,8 +144,8 @@ def _adjustment(model, method: PseudoPosterior):
 
         def neg_log_pseudo_posterior(z):
             params = modes.params_of(model, unravel, z)
-            nll = jax.vmap(losses.negative_log_pseudo_likelihood, (None, None, 0))
-            return nll(model, params, data).sum() - log_prior(z)
+            nll = losses.total(losses.negative_log_pseudo_likelihood, model, params, data)
+            return nll - log_prior(z)
 
         pl_mode = modes.newton_minimize(neg_log_pseudo_posterior, z0)
         if not method.adjust:

@@ -36,5 +36,14 @@ class PseudoLikelihood(Estimator):
                 "score_matching, denoising_score_matching or nce for real data",
             )
 
+    site_loss = staticmethod(losses.negative_log_pseudo_likelihood)
+
     def per_datum_loss(self, model, params, x, key, state):
-        return losses.negative_log_pseudo_likelihood(model, params, x)
+        return self.site_loss(model, params, x)
+
+    def loss(self, model, params, batch, key, state=()):
+        """The mean loss, summed over the model's classes of sites where it has them (unless
+        a subclass defines its own :meth:`per_datum_loss`)."""
+        if type(self).per_datum_loss is not PseudoLikelihood.per_datum_loss:
+            return super().loss(model, params, batch, key, state)
+        return losses.total(self.site_loss, model, params, batch) / batch.shape[0]

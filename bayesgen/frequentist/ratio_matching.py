@@ -26,5 +26,4 @@ class RatioMatching(PseudoLikelihood):
     name = "ratio_matching"
     normalizer = "avoided: ratios of f between neighbouring configurations"
 
-    def per_datum_loss(self, model, params, x, key, state):
-        return losses.ratio_matching(model, params, x)
+    site_loss = staticmethod(losses.ratio_matching)

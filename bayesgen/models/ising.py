@@ -193,6 +193,22 @@ class Ising(Model):
         eta = params["beta"] * neighbours + params["h"]
         return -jax.nn.softplus(-2.0 * x * eta)
 
+    def conditional_classes(self, data):
+        """The data's sites counted by (spin, neighbour sum), the pair that fixes the site's
+        conditional: 2 x 9 classes (sums -4..4). Returns ``(counts (18,), (spins, sums))``."""
+        axes = (data.ndim - 2, data.ndim - 1)
+        neighbours = sum(jnp.roll(data, shift, axis) for axis in axes for shift in (1, -1))
+        index = (9 * (data > 0) + jnp.rint(neighbours).astype(jnp.int32) + 4).ravel()
+        counts = jnp.zeros(18, data.dtype).at[index].add(1.0)
+        spins = jnp.repeat(jnp.array([-1.0, 1.0], data.dtype), 9)
+        sums = jnp.tile(jnp.arange(-4.0, 5.0, dtype=data.dtype), 2)
+        return counts, (spins, sums)
+
+    def class_log_conditionals(self, params, classes):
+        """log p(s_i | s_-i) of each class of :meth:`conditional_classes`."""
+        spins, sums = classes
+        return -jax.nn.softplus(-2.0 * spins * (params["beta"] * sums + params["h"]))
+
     mcmc_kernel = "checkerboard Gibbs"
 
     def mcmc_sweep(self, key, params, x, *, step_size=None):
