@@ -43,6 +43,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/posterior_overhead.py
 	$(PY) benchmarks/study_cost.py
 	$(PY) benchmarks/compile_times.py
+	$(PY) benchmarks/cost_of_z.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

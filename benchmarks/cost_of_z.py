@@ -1,0 +1,234 @@
+"""What does each way around the normaliser cost, for what accuracy? The headline table.
+
+For each model (quick: Ising 4 x 4 and the 2-D Gaussian reference; --full adds Ising 8 x 8,
+where log Z is exact by transfer matrix, and 16 x 16, where no exact log Z is affordable
+and only the Z-free methods apply), n = 500 data from known parameters, float64, every
+method of both sides that applies to the model, on its defaults:
+
+* frequentist rows: accuracy is the parameter RMSE against the truth over 100 datasets
+  (200 with --full; one vmapped ``fit_replicates`` per method; root mean square over replicates and
+  parameter components, a symmetric matrix counted once per distinct entry); cost is one
+  ``bg.fit``'s run seconds (after compilation, median of --reps fits on new datasets of
+  the same shape) and its optimiser steps (deterministic fits stop at the gradient
+  tolerance; "converged": fits whose gradient norm met it, or, for contrastive divergence,
+  whose loss had levelled off). "s to RMSE 0.01" is the time one fit would take to reach
+  RMSE 0.01 if n were scaled to get there: seconds x (RMSE / 0.01)^2, which assumes the
+  cost grows in proportion to n and the error as n^-1/2;
+* Bayesian rows: bulk ESS (the smallest over parameters) per second of
+  ``bg.sample_posterior`` (4 chains; run seconds plus any calibration, after compilation,
+  median of --reps runs on new datasets) and per 1,000 gradient evaluations (NUTS-based
+  methods: leapfrog steps while sampling) or auxiliary datasets (exchange: one per
+  iteration); "converged": runs whose largest R-hat is under 1.01; the RMSE of the
+  posterior mean over the same --reps datasets (few, so only a rough check that the
+  posterior sits at the truth: coverage is ``bayesgen study``'s). --full leaves out NUTS
+  on 8 x 8 and exchange on 8 x 8 and 16 x 16 (``SKIPPED`` says why).
+
+Prints a markdown table per model and writes JSON atomically to
+benchmarks/results/cost_of_z.json.
+
+    python benchmarks/cost_of_z.py [--full] [--reps 5] [--platform cpu|gpu|tpu]
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import numpy as np
+from _common import environment, parse_args
+
+EPSILON = 0.01  # the fixed accuracy of the "s to RMSE" column
+# Rows --full leaves out, and why (measured on this CPU): they would take most of an hour.
+SKIPPED = {
+    ("ising 8x8", "nuts"): "about 18 ms per gradient of the transfer-matrix log Z, x 20,000 "
+    "gradients a run: 35 min for 6 runs",
+    ("ising 8x8", "exchange"): "an exact transfer-matrix draw of 500 lattices per iteration",
+    ("ising 16x16", "exchange"): "20 Gibbs sweeps of 500 lattices of 256 spins per iteration",
+}
+
+
+def _components(model, params) -> np.ndarray:
+    """The distinct parameter components, with a leading batch axis: ``(batch, k)``."""
+    out = []
+    for spec in model.params_spec:
+        v = np.asarray(params[spec.name])
+        v = v.reshape(-1, *spec.shape) if spec.shape else v.reshape(-1)
+        if len(spec.shape) == 2 and spec.shape[0] == spec.shape[1]:
+            i, j = np.triu_indices(spec.shape[0])
+            v = v[:, i, j]
+        out.append(v.reshape(v.shape[0], -1))
+    return np.concatenate(out, axis=1)
+
+
+def _cases(full: bool):
+    import jax.numpy as jnp
+
+    import bayesgen as bg
+
+    gaussian = {"mu": jnp.array([0.5, -1.0]), "precision": jnp.array([[2.0, 0.6], [0.6, 1.0]])}
+    cases = [("ising 4x4", bg.models.Ising((4, 4)), {"beta": 0.3, "h": 0.05})]
+    if full:
+        cases += [
+            ("ising 8x8", bg.models.Ising((8, 8)), {"beta": 0.3, "h": 0.05}),
+            ("ising 16x16", bg.models.Ising((16, 16)), {"beta": 0.3, "h": 0.05}),
+        ]
+    cases.append(("gaussian 2-d", bg.models.Gaussian(2), gaussian))
+    return cases
+
+
+def main() -> None:
+    args = parse_args(__doc__, "cost_of_z", full="Ising 8x8 and 16x16 too, longer chains", x64=True)
+    import bayesgen as bg
+    from bayesgen._io import atomic_write_json
+    from bayesgen.evaluation.compare import _side, applicable_methods
+    from bayesgen.frequentist import driver
+
+    n = 500
+    replicates = 200 if args.full else 100
+    draws = 500 if args.full else 300
+    chains = 4
+    results = []
+    for label, model, truth in _cases(args.full):
+        truth = model.check_params(truth)
+        true_vec = _components(model, truth)[0]
+        # dataset 0 compiles; 1..reps are timed, each new data of the same shape
+        datasets = driver._simulate(
+            model, truth, n, jax.random.split(jax.random.key(7), args.reps + 1)
+        )
+        rows = []
+        for method in applicable_methods(model):
+            side, t_method = _side(method), time.perf_counter()
+            if (label, method) in SKIPPED:
+                rows.append({"method": method, "side": side, "skipped": SKIPPED[label, method]})
+                continue
+            if side == "frequentist":
+                runs = [
+                    bg.fit(
+                        model,
+                        datasets[i],
+                        method,
+                        key=jax.random.key(i),
+                        progress=False,
+                        uncertainty="none",
+                    )
+                    for i in range(args.reps + 1)
+                ]
+                seconds = statistics.median(r.timing["run_s"] for r in runs[1:])
+                study = driver._simulate(
+                    model, truth, n, jax.random.split(jax.random.key(8), replicates)
+                )
+                reps = driver.fit_replicates(model, study, method, key=jax.random.key(9))
+                ok = np.asarray(reps.failed_step) < 0
+                err = _components(model, reps.params)[ok] - true_vec
+                rmse = float(np.sqrt(np.mean(err**2)))
+                rows.append(
+                    {
+                        "method": method,
+                        "side": side,
+                        "normalizer": runs[-1].normalizer,
+                        "rmse": rmse,
+                        "replicates": int(ok.sum()),
+                        "run_s": seconds,
+                        "steps": statistics.median(len(r.loss_trace) for r in runs[1:]),
+                        "converged": sum(bool(r.converged) for r in runs[1:]),
+                        "s_to_rmse": seconds * (rmse / EPSILON) ** 2,
+                    }
+                )
+            else:
+                runs = []
+                for i in range(args.reps + 1):
+                    runs.append(
+                        bg.sample_posterior(
+                            model,
+                            datasets[i],
+                            method,
+                            key=jax.random.key(i),
+                            num_warmup=draws,
+                            num_samples=draws,
+                            num_chains=chains,
+                            progress=False,
+                        )
+                    )
+                ess, per_s, per_k, errors, converged = [], [], [], [], 0
+                for r in runs[1:]:
+                    diag = r.diagnostics()
+                    converged += (
+                        max(v["r_hat"] for v in diag.values() if isinstance(v, dict)) < 1.01
+                    )
+                    e = min(v["ess_bulk"] for v in diag.values() if isinstance(v, dict))
+                    s = r.timing["run_s"] + r.timing.get("prepare_s", 0.0)
+                    steps = r.sample_stats.get("num_steps")
+                    evals = np.sum(steps) if steps is not None else chains * draws
+                    ess.append(e)
+                    per_s.append(e / s)
+                    per_k.append(1000 * e / evals)
+                    mean = {k: v.mean(axis=(0, 1)) for k, v in r.samples.items()}
+                    errors.append(_components(model, mean)[0] - true_vec)
+                rows.append(
+                    {
+                        "method": method,
+                        "side": side,
+                        "normalizer": runs[-1].normalizer,
+                        "rmse": float(np.sqrt(np.mean(np.square(errors)))),
+                        "replicates": args.reps,
+                        "run_s": statistics.median(
+                            r.timing["run_s"] + r.timing.get("prepare_s", 0.0) for r in runs[1:]
+                        ),
+                        "ess": statistics.median(ess),
+                        "converged": converged,
+                        "ess_per_s": statistics.median(per_s),
+                        "ess_per_1k_evals": statistics.median(per_k),
+                        "eval": "gradient"
+                        if runs[-1].sample_stats.get("num_steps") is not None
+                        else "auxiliary dataset",
+                    }
+                )
+            took = time.perf_counter() - t_method
+            rows[-1]["benchmark_s"] = took
+            print(f"  {label}: {method} done in {took:.0f} s", flush=True)
+        results.append({"model": label, "repr": repr(model), "n": n, "rows": rows})
+
+    print(
+        f"\nthe cost of each way around Z ({jax.devices()[0]}, float64, jax {jax.__version__}, "
+        f"n = {n}, median of {args.reps}; frequentist RMSE over {replicates} replicates, "
+        f"Bayesian {chains} chains x {draws} + {draws})"
+    )
+    for case in results:
+        print(f"\n{case['model']}\n")
+        print(
+            "| method | side | Z | RMSE | s per run | steps | s to RMSE 0.01 "
+            "| ESS/s | ESS per 1k evals | converged |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for r in case["rows"]:
+            if "skipped" in r:
+                print(f"| {r['method']} | {r['side'][:4]}. | not run: {r['skipped']} |||||||")
+                continue
+            if r["side"] == "frequentist":
+                cost = f"{r['steps']:.0f} | {r['s_to_rmse']:.3g} | |"
+            else:
+                unit = "grad" if r["eval"] == "gradient" else "aux"
+                cost = f" | | {r['ess_per_s']:.4g} | {r['ess_per_1k_evals']:.3g} ({unit})"
+            print(
+                f"| {r['method']} | {r['side'][:4]}. | {r['normalizer'].split(':')[0]} | "
+                f"{r['rmse']:.4f} | {r['run_s']:.4g} | {cost} | {r['converged']}/{args.reps} |"
+            )
+    atomic_write_json(
+        args.out,
+        {
+            **environment("cost_of_z", "float64"),
+            "reps": args.reps,
+            "epsilon": EPSILON,
+            "frequentist_replicates": replicates,
+            "chains": chains,
+            "warmup": draws,
+            "draws": draws,
+            "cases": results,
+        },
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
