@@ -11,7 +11,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["negative_log_pseudo_likelihood", "ratio_matching", "score_matching", "total"]
+from bayesgen.support import Sphere
+
+__all__ = [
+    "negative_log_pseudo_likelihood",
+    "ratio_matching",
+    "score_matching",
+    "sphere_score_matching",
+    "total",
+]
 
 
 def negative_log_pseudo_likelihood(model, params, x):
@@ -29,7 +37,10 @@ def ratio_matching(model, params, x):
 def score_matching(model, params, x):
     """Σ_i [∂²_i log f_θ(x) + ½ (∂_i log f_θ(x))²] (Hyvärinen 2005), the Fisher divergence
     up to a constant; the Hessian diagonal exactly, one forward-over-reverse product per
-    coordinate (cost d gradients: for low dimension)."""
+    coordinate (cost d gradients: for low dimension). On the unit sphere, its Riemannian
+    form (:func:`sphere_score_matching`)."""
+    if isinstance(model.support, Sphere):
+        return sphere_score_matching(model, params, x)
     flat = x.reshape(-1)
 
     def log_f(v):
@@ -39,6 +50,28 @@ def score_matching(model, params, x):
     basis = jnp.eye(flat.size, dtype=flat.dtype)
     hess_diag = jax.vmap(lambda e: jnp.vdot(e, jax.jvp(score, (flat,), (e,))[1]))(basis)
     return jnp.sum(hess_diag) + 0.5 * jnp.sum(score(flat) ** 2)
+
+
+def sphere_score_matching(model, params, x):
+    """½ ‖P ∇F‖² + Δ_S F at a unit vector x, F = log f_θ extended to R^d: score matching on
+    the sphere (Mardia, Kent & Laha 2016), with P = I - x xᵀ the projection onto the
+    tangent space and Δ_S F = tr ∇²F - xᵀ ∇²F x - (d - 1) xᵀ ∇F the Laplace–Beltrami
+    operator, both from derivatives in R^d (d + 1 forward-over-reverse products).
+
+    Reference: K. V. Mardia, J. T. Kent, A. K. Laha (2016), Score matching estimators for
+    directional distributions, arXiv 1604.08470."""
+
+    def log_f(v):
+        return model._log_unnormalized(params, v)
+
+    score = jax.grad(log_f)
+    g = score(x)
+    hvp = lambda e: jax.jvp(score, (x,), (e,))[1]  # noqa: E731
+    trace = jnp.sum(jax.vmap(lambda e: jnp.vdot(e, hvp(e)))(jnp.eye(x.size, dtype=x.dtype)))
+    radial = jnp.vdot(x, g)
+    tangent = g - radial * x
+    laplace_beltrami = trace - jnp.vdot(x, hvp(x)) - (x.size - 1) * radial
+    return 0.5 * jnp.sum(tangent**2) + laplace_beltrami
 
 
 # The losses that are sums over sites of a function of the site's log conditional.

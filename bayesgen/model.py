@@ -367,6 +367,17 @@ def bijections(model: Model) -> dict:
     return {s.name: biject_to(s.constraint) for s in model.params_spec}
 
 
+def unconstrained_origin(transform, constraint, shape, dtype):
+    """The point an optimiser or a sampler's coordinates start from: zeros in unconstrained
+    space, or, where ``transform`` is undefined at zero (a unit vector, v / ‖v‖), the
+    constraint's canonical feasible point mapped back."""
+    with jax.ensure_compile_time_eval():  # concrete even inside a jit trace
+        zero = jnp.zeros(transform.inverse_shape(tuple(shape)), dtype)
+        if bool(jnp.all(jnp.isfinite(transform(zero)))):
+            return zero
+        return transform.inv(constraint.feasible_like(jnp.zeros(shape, dtype)))
+
+
 def constrain(model: Model, u) -> Params:
     """Unconstrained values to the parameters' own space."""
     return {k: t(u[k]) for k, t in bijections(model).items()}
@@ -384,4 +395,6 @@ def _describe_constraint(c) -> str:
         return "must be a symmetric positive-definite matrix"
     if c is constraints.unit_interval:
         return "must lie in [0, 1]"
+    if isinstance(c, type(constraints.sphere)):
+        return "must be a unit vector: Euclidean norm 1"
     return f"constraint {c}"

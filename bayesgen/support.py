@@ -19,7 +19,7 @@ import numpy as np
 
 from bayesgen.errors import DataError
 
-__all__ = ["Binary", "FiniteSet", "Reals", "Spins", "Support"]
+__all__ = ["Binary", "FiniteSet", "Reals", "Sphere", "Spins", "Support"]
 
 
 def _float_dtype():
@@ -52,6 +52,11 @@ class Support:
 
     def _hint(self, x: np.ndarray) -> str:
         return ""
+
+    def _bad_datum(self, x: np.ndarray) -> tuple[np.ndarray, str] | None:
+        """For domains with a condition on a whole datum (a unit norm): ``(mask of bad data
+        (n,), what is wrong with the first)``, or None where every datum is fine."""
+        return None
 
     # -- shared ------------------------------------------------------------------------
     def validate(self, data: jax.typing.ArrayLike) -> jax.Array:
@@ -98,6 +103,9 @@ class Support:
                 f"datum {i}: {self._describe_bad(flat[i, j].item())}"
                 f"{_position(j, self.event_shape)}{self._hint(flat)}"
             )
+        whole = self._bad_datum(flat)
+        if whole is not None:
+            raise DataError(f"datum {int(np.argmax(whole[0]))}: {whole[1]}")
         return jnp.asarray(x, dtype=_float_dtype())
 
     def _check_shape(self, shape: tuple[int, ...]) -> None:
@@ -123,6 +131,25 @@ class Reals(Support):
     """Real vectors (or arrays) of a fixed shape; any finite value is allowed."""
 
     name = "real numbers"
+
+
+class Sphere(Support):
+    """Unit vectors in R^d, the sphere S^(d-1): each datum's Euclidean norm is 1 (to 1e-6)."""
+
+    def __init__(self, dim: int):
+        super().__init__((dim,))
+        self.name = f"unit vectors in R^{dim}"
+
+    def _bad_datum(self, x: np.ndarray):
+        norms = np.linalg.norm(x, axis=1)
+        bad = np.abs(norms - 1.0) > 1e-6
+        if not bad.any():
+            return None
+        norm = norms[int(np.argmax(bad))]
+        return bad, (
+            f"its norm is {norm:.6g}, not 1: data on the sphere must be unit vectors; "
+            "normalise them with x / np.linalg.norm(x, axis=1, keepdims=True)"
+        )
 
 
 class FiniteSet(Support):

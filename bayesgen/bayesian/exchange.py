@@ -46,7 +46,7 @@ from bayesgen import losses
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
 from bayesgen.bayesian.modes import constrain, log_prior_unconstrained
-from bayesgen.support import Reals
+from bayesgen.support import Reals, Sphere
 
 AUXILIARY = ("auto", "exact", "mcmc")
 
@@ -185,7 +185,7 @@ class Exchange(PosteriorMethod):
     def prepare(self, model, data, key) -> dict:
         d = modes.unconstrained_zeros(model, data.dtype)[0].size
         if self.start != "z_free" or not (
-            model.support.two_valued or isinstance(model.support, Reals)
+            model.support.two_valued or isinstance(model.support, Reals | Sphere)
         ):
             return {}  # no Z-free estimator for this support: start from the prior
         if data.shape[0] <= d + 1:
@@ -279,14 +279,14 @@ class ExchangeKernel(MCMCKernel):
 def _z_free_start(model):
     """A jitted ``data -> {"start", "start_cov"}``: a Z-free estimate and its sandwich
     covariance, in unconstrained coordinates."""
-    loss = losses.score_matching if isinstance(model.support, Reals) else None
+    loss = losses.score_matching if isinstance(model.support, Reals | Sphere) else None
     if loss is None:
         loss = losses.negative_log_pseudo_likelihood
 
     @jax.jit
     def start(data):
         z_hat, hess, info = modes.z_free_fit(model, loss, data)
-        h_inv = jnp.linalg.inv(hess)
+        h_inv = jnp.linalg.pinv(hess, hermitian=True)  # a unit vector's radius: unidentified
         cov = h_inv @ info @ h_inv / data.shape[0]
         cov = 0.5 * (cov + cov.T) + 1e-12 * jnp.eye(z_hat.size, dtype=z_hat.dtype)
         return {"start": z_hat, "start_cov": cov}

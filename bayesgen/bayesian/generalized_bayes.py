@@ -39,7 +39,7 @@ from numpyro.infer import NUTS as _NumPyroNUTS
 from bayesgen import losses
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
-from bayesgen.support import Reals
+from bayesgen.support import Reals, Sphere
 
 LOSSES = {"ratio_matching": losses.ratio_matching, "score_matching": losses.score_matching}
 
@@ -64,7 +64,8 @@ class GeneralizedBayes(PosteriorMethod):
     def loss_name(self, model) -> str:
         if self.loss != "auto":
             return self.loss
-        return "score_matching" if isinstance(model.support, Reals) else "ratio_matching"
+        real = isinstance(model.support, Reals | Sphere)
+        return "score_matching" if real else "ratio_matching"
 
     def describe_normalizer(self, model) -> str:
         how = "fixed" if self.weight is not None else "calibrated (Lyddon et al. 2019)"
@@ -76,7 +77,7 @@ class GeneralizedBayes(PosteriorMethod):
             raise unsupported(self, model, f"unknown loss {loss!r}", ", ".join(LOSSES))
         if loss == "ratio_matching" and not model.support.two_valued:
             raise unsupported(self, model, "ratio matching needs two-valued data", "score_matching")
-        if loss == "score_matching" and not isinstance(model.support, Reals):
+        if loss == "score_matching" and not isinstance(model.support, Reals | Sphere):
             raise unsupported(self, model, "score matching needs real data", "ratio_matching")
         if self.weight is not None and not self.weight > 0:
             raise unsupported(
@@ -131,7 +132,8 @@ def _calibration(model, loss_name):
     @jax.jit
     def calibrate(data):
         z_hat, hess, info = modes.z_free_fit(model, loss, data)
-        weight = jnp.trace(hess @ jnp.linalg.solve(info, hess)) / jnp.trace(hess)
+        # pinv: a unit vector's radius is a direction neither curves (both are singular there)
+        weight = jnp.trace(hess @ jnp.linalg.pinv(info, hermitian=True) @ hess) / jnp.trace(hess)
         return {"weight": weight, "minimizer": z_hat}
 
     return calibrate

@@ -13,6 +13,8 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from numpyro.distributions.transforms import biject_to
 
+from bayesgen.model import unconstrained_origin
+
 __all__ = [
     "bijections",
     "constrain",
@@ -40,9 +42,11 @@ def constrain(model, z: dict) -> dict:
 
 
 def unconstrained_zeros(model, dtype):
-    """``(z0, unravel)``: the zero vector of unconstrained parameters and its unraveller."""
+    """``(z0, unravel)``: the origin of unconstrained parameters (zeros, or, for a unit
+    vector, a point on the sphere; :func:`bayesgen.model.unconstrained_origin`) and its
+    unraveller."""
     z = {
-        s.name: jnp.zeros(t.inverse_shape(s.shape), dtype)
+        s.name: unconstrained_origin(t, model.prior[s.name].support, s.shape, dtype)
         for s, t in zip(model.params_spec, bijections(model).values(), strict=True)
     }
     return ravel_pytree(z)

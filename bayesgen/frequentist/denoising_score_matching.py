@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from bayesgen.frequentist.score_matching import ScoreMatching
+from bayesgen.support import Reals
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class DenoisingScoreMatching(ScoreMatching):
     noise_scale: float = 0.05
     num_noise: int = 1
     name = "denoising_score_matching"
+    supports = (Reals,)  # Euclidean only: not written for the sphere
 
     def describe_normalizer(self, model) -> str:
         return f"avoided: scores of the data smoothed by Gaussian noise (σ = {self.noise_scale} sd)"

@@ -39,6 +39,7 @@ from bayesgen.frequentist.uncertainty import (
     flat_names,
     sandwich_covariance,
 )
+from bayesgen.model import unconstrained_origin
 
 ESTIMATORS: dict[str, type[Estimator]] = {
     "exact_mle": ExactMLE,
@@ -146,13 +147,14 @@ class FitResult:
 
 
 def _initial_unconstrained(model, init, dtype):
-    """Zeros in unconstrained space (shaped by each bijection), or ``init`` mapped there."""
-    if init is None:
-        return {
-            k: jnp.zeros(t.inverse_shape(s.shape), dtype)
-            for (k, t), s in zip(bijections(model).items(), model.params_spec, strict=True)
-        }
-    return unconstrain(model, model.check_params(init))
+    """:func:`bayesgen.model.unconstrained_origin` of every parameter (zeros where the
+    bijection allows), or ``init`` mapped to unconstrained space."""
+    if init is not None:
+        return unconstrain(model, model.check_params(init))
+    return {
+        k: unconstrained_origin(t, s.constraint, s.shape, dtype)
+        for (k, t), s in zip(bijections(model).items(), model.params_spec, strict=True)
+    }
 
 
 def _initial_point(model, est, init, data):

@@ -10,9 +10,10 @@ at the optimum c estimates log Z(θ̂) (reported as the nuisance parameter
 ``log_normalizer``), and θ̂ is consistent for any p_n that is positive where the data are.
 The noise is fitted to the data once (state): a Gaussian with the data's mean and covariance
 for real data; independent sites with the data's marginal frequencies (kept within
-[0.05, 0.95]) for binary data. The noise draws are fixed per datum for the fit (common
-random numbers), so the objective is smooth and deterministic (L-BFGS) and the sandwich
-covariance, over (θ, c) jointly, treats each datum with its noise draws as one unit.
+[0.05, 0.95]) for binary data; uniform on the sphere for unit vectors. The noise draws are
+fixed per datum for the fit (common random numbers), so the objective is smooth and
+deterministic (L-BFGS) and the sandwich covariance, over (θ, c) jointly, treats each datum
+with its noise draws as one unit.
 
 Reference: M. Gutmann, A. Hyvärinen (2010), Noise-contrastive estimation: a new estimation
 principle for unnormalized statistical models, AISTATS.
@@ -26,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from bayesgen.frequentist.base import Estimator, unsupported
-from bayesgen.support import Reals
+from bayesgen.support import Reals, Sphere
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,18 @@ class NCE(Estimator):
     name = "nce"
 
     def describe_normalizer(self, model) -> str:
-        noise = "a Gaussian" if isinstance(model.support, Reals) else "independent sites"
+        if isinstance(model.support, Sphere):
+            noise = "uniform"
+        else:
+            noise = "a Gaussian" if isinstance(model.support, Reals) else "independent sites"
         return (
             f"estimated: log Z as a free parameter, data against {self.num_noise} draws per "
             f"datum of {noise} noise fitted to the data"
         )
 
     def check(self, model) -> None:
-        if not model.has_mcmc_kernel:  # the same supports: real, or two-valued
+        support = model.support
+        if not (isinstance(support, Reals | Sphere) or support.two_valued):
             raise unsupported(
                 self, model, f"it has no noise distribution for {model.support.name}", "exact_mle"
             )
@@ -54,6 +59,8 @@ class NCE(Estimator):
 
     def init_state(self, model, params, data, key):
         flat = data.reshape(data.shape[0], -1)
+        if isinstance(model.support, Sphere):
+            return ()
         if isinstance(model.support, Reals):
             mean = flat.mean(axis=0)
             cov = jnp.atleast_2d(jnp.cov(flat, rowvar=False))
@@ -67,6 +74,9 @@ class NCE(Estimator):
 
     def _noise(self, model, state, key, shape):
         """``num_noise`` noise draws of event shape ``shape``."""
+        if isinstance(model.support, Sphere):
+            z = jax.random.normal(key, (self.num_noise, *shape))
+            return z / jnp.linalg.norm(z, axis=-1, keepdims=True)
         if isinstance(model.support, Reals):
             mean, chol = state
             z = jax.random.normal(key, (self.num_noise, mean.size), mean.dtype)
@@ -78,6 +88,9 @@ class NCE(Estimator):
 
     def _log_p_noise(self, model, state, x):
         flat = x.reshape(-1)
+        if isinstance(model.support, Sphere):  # minus the log area of S^(d-1)
+            d = flat.size
+            return jax.scipy.special.gammaln(d / 2) - jnp.log(2.0) - d / 2 * jnp.log(jnp.pi)
         if isinstance(model.support, Reals):
             mean, chol = state
             z = jax.scipy.linalg.solve_triangular(chol, flat - mean, lower=True)

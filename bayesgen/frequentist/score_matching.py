@@ -7,6 +7,7 @@ the Fisher divergence between data and model up to a constant, after integration
 appear: Z(θ) is avoided. The Hessian diagonal is taken exactly, one forward-over-reverse
 product per coordinate, so cost grows as d times a gradient: meant for low dimension
 (see sliced and denoising score matching otherwise). For a Gaussian it equals the MLE.
+On the unit sphere the loss is its Riemannian form (:func:`bayesgen.losses.score_matching`).
 
 Reference: A. Hyvärinen (2005), Estimation of non-normalized statistical models by score
 matching, JMLR 6.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from bayesgen import losses
 from bayesgen.frequentist.base import Estimator, unsupported
-from bayesgen.support import Reals
+from bayesgen.support import Reals, Sphere
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,10 @@ class ScoreMatching(Estimator):
 
     name = "score_matching"
     normalizer = "avoided: scores in x only"
+    supports = (Reals, Sphere)  # the data domains whose loss is written here
 
     def check(self, model) -> None:
-        if not isinstance(model.support, Reals):
+        if not isinstance(model.support, self.supports):
             raise unsupported(
                 self,
                 model,

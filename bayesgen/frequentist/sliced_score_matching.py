@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from bayesgen.frequentist.score_matching import ScoreMatching
+from bayesgen.support import Reals
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class SlicedScoreMatching(ScoreMatching):
 
     num_projections: int = 4
     name = "sliced_score_matching"
+    supports = (Reals,)  # Euclidean only: not written for the sphere
     normalizer = "avoided: scores in x along random directions"
 
     def per_datum_loss(self, model, params, x, key, state):

@@ -57,7 +57,7 @@ def sandwich_covariance(estimator, model, v, data, key, state=()) -> jax.Array:
     noise = estimator.gradient_noise_covariance(model, merged, flat_v, state)
     if noise is not None:  # Monte Carlo error of the loss itself (e.g. MCMLE's reference sample)
         meat = meat + data.shape[0] * noise
-    bread = jnp.linalg.inv(hess)
+    bread = jnp.linalg.pinv(hess, hermitian=True)  # a unit vector leaves its radius unidentified
     cov_v = bread @ meat @ bread.T / data.shape[0]
 
     def to_own_space(t):

@@ -2,7 +2,8 @@
 
 from bayesgen.models.gaussian import Gaussian
 from bayesgen.models.ising import Ising
+from bayesgen.models.von_mises_fisher import VonMisesFisher
 
-REGISTRY = {"ising": Ising, "gaussian": Gaussian}
+REGISTRY = {"ising": Ising, "gaussian": Gaussian, "vmf": VonMisesFisher}
 
-__all__ = ["REGISTRY", "Gaussian", "Ising"]
+__all__ = ["REGISTRY", "Gaussian", "Ising", "VonMisesFisher"]

@@ -1,6 +1,7 @@
 """Log-normaliser strategies, exact and estimated, shared by both sides and by evaluation."""
 
 from bayesgen.normalizers.ais import ais_log_normalizer
+from bayesgen.normalizers.bessel import log_bessel_i, log_bessel_ratio
 from bayesgen.normalizers.enumeration import (
     binary_configurations,
     enumerate_log_normalizer,
@@ -28,6 +29,8 @@ __all__ = [
     "enumerate_log_weights",
     "ising_torus_log_z_kaufman",
     "ising_transfer_matrix_log_z",
+    "log_bessel_i",
+    "log_bessel_ratio",
     "ising_transfer_matrix_sample",
     "log_mean_weight",
     "log_normalizer_ratio",
