@@ -47,6 +47,7 @@ def test_simulate_reports_exact_log_z_and_statistics(tmp_path, capsys):
         (["simulate", "ising", "--truth", "beta=nan"], "must be finite"),
         (["simulate", "ising", "--n", "0"], "--n must be at least 1"),
         (["simulate", "gaussian", "--truth", "precision=-1"], "positive-definite"),
+        (["simulate", "vmf", "--shape", "3", "--truth", "mu=1:1:0"], "must be a unit vector"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),
     ],
@@ -58,6 +59,13 @@ def test_errors_are_one_line_on_stderr(args, message):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("bayesgen: error:") and message in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_compare_on_the_sphere(capsys):
+    args = ["compare", "vmf", "--shape", "3", "--truth", "mu=0.6:0:0.8,kappa=5", "--n", "300"]
+    assert main([*args, "--methods", "exact_mle,score_matching"]) == 0
+    out = capsys.readouterr().out
+    assert "exact_mle" in out and "score_matching" in out and "mu[2]" in out
 
 
 def test_unwritable_outputs_fail_before_any_work(tmp_path):
