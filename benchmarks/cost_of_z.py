@@ -96,6 +96,8 @@ def main() -> None:
         datasets = driver._simulate(
             model, truth, n, jax.random.split(jax.random.key(7), args.reps + 1)
         )
+        # the frequentist replicates, simulated once per model (Gibbs on 16 x 16: minutes)
+        study = driver._simulate(model, truth, n, jax.random.split(jax.random.key(8), replicates))
         rows = []
         for method in applicable_methods(model):
             side, t_method = _side(method), time.perf_counter()
@@ -115,9 +117,6 @@ def main() -> None:
                     for i in range(args.reps + 1)
                 ]
                 seconds = statistics.median(r.timing["run_s"] for r in runs[1:])
-                study = driver._simulate(
-                    model, truth, n, jax.random.split(jax.random.key(8), replicates)
-                )
                 reps = driver.fit_replicates(model, study, method, key=jax.random.key(9))
                 ok = np.asarray(reps.failed_step) < 0
                 err = _components(model, reps.params)[ok] - true_vec
@@ -186,7 +185,8 @@ def main() -> None:
                 )
             took = time.perf_counter() - t_method
             rows[-1]["benchmark_s"] = took
-            print(f"  {label}: {method} done in {took:.0f} s", flush=True)
+            shown = {k: v for k, v in rows[-1].items() if k not in ("method", "side", "normalizer")}
+            print(f"  {label}: {method} done in {took:.0f} s: {shown}", flush=True)
         results.append({"model": label, "repr": repr(model), "n": n, "rows": rows})
 
     print(
