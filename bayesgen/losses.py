@@ -11,12 +11,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from bayesgen.support import Sphere
+from bayesgen.support import Reals, Sphere
 
 __all__ = [
     "negative_log_pseudo_likelihood",
     "ratio_matching",
     "score_matching",
+    "score_matching_applies",
     "sphere_score_matching",
     "total",
 ]
@@ -50,6 +51,11 @@ def score_matching(model, params, x):
     basis = jnp.eye(flat.size, dtype=flat.dtype)
     hess_diag = jax.vmap(lambda e: jnp.vdot(e, jax.jvp(score, (flat,), (e,))[1]))(basis)
     return jnp.sum(hess_diag) + 0.5 * jnp.sum(score(flat) ** 2)
+
+
+def score_matching_applies(support) -> bool:
+    """Whether :func:`score_matching` is written for data on ``support`` (R^d, the sphere)."""
+    return isinstance(support, Reals | Sphere)
 
 
 def sphere_score_matching(model, params, x):

@@ -11,6 +11,7 @@ Validation needs concrete values: on traced arrays (inside ``jit``) only the sha
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import jax
@@ -19,7 +20,16 @@ import numpy as np
 
 from bayesgen.errors import DataError
 
-__all__ = ["Binary", "FiniteSet", "Reals", "Sphere", "Spins", "Support"]
+__all__ = [
+    "Binary",
+    "FiniteSet",
+    "Reals",
+    "Sphere",
+    "Spins",
+    "Support",
+    "sphere_log_area",
+    "uniform_unit_vectors",
+]
 
 
 def _float_dtype():
@@ -131,6 +141,17 @@ class Reals(Support):
     """Real vectors (or arrays) of a fixed shape; any finite value is allowed."""
 
     name = "real numbers"
+
+
+def sphere_log_area(dim: int) -> float:
+    """log of the surface area of S^(dim-1): log(2 π^(d/2) / Γ(d/2))."""
+    return math.log(2.0) + 0.5 * dim * math.log(math.pi) - math.lgamma(0.5 * dim)
+
+
+def uniform_unit_vectors(key, shape, dtype=None) -> jax.Array:
+    """Uniform draws on the unit sphere of R^shape[-1]: normalised standard normals."""
+    z = jax.random.normal(key, tuple(shape), dtype or _float_dtype())
+    return z / jnp.linalg.norm(z, axis=-1, keepdims=True)
 
 
 class Sphere(Support):

@@ -46,7 +46,6 @@ from bayesgen import losses
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
 from bayesgen.bayesian.modes import constrain, log_prior_unconstrained
-from bayesgen.support import Reals, Sphere
 
 AUXILIARY = ("auto", "exact", "mcmc")
 
@@ -185,7 +184,7 @@ class Exchange(PosteriorMethod):
     def prepare(self, model, data, key) -> dict:
         d = modes.unconstrained_zeros(model, data.dtype)[0].size
         if self.start != "z_free" or not (
-            model.support.two_valued or isinstance(model.support, Reals | Sphere)
+            model.support.two_valued or losses.score_matching_applies(model.support)
         ):
             return {}  # no Z-free estimator for this support: start from the prior
         if data.shape[0] <= d + 1:
@@ -279,8 +278,9 @@ class ExchangeKernel(MCMCKernel):
 def _z_free_start(model):
     """A jitted ``data -> {"start", "start_cov"}``: a Z-free estimate and its sandwich
     covariance, in unconstrained coordinates."""
-    loss = losses.score_matching if isinstance(model.support, Reals | Sphere) else None
-    if loss is None:
+    if losses.score_matching_applies(model.support):
+        loss = losses.score_matching
+    else:
         loss = losses.negative_log_pseudo_likelihood
 
     @jax.jit

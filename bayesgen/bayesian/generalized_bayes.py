@@ -39,7 +39,6 @@ from numpyro.infer import NUTS as _NumPyroNUTS
 from bayesgen import losses
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
-from bayesgen.support import Reals, Sphere
 
 LOSSES = {"ratio_matching": losses.ratio_matching, "score_matching": losses.score_matching}
 
@@ -64,8 +63,9 @@ class GeneralizedBayes(PosteriorMethod):
     def loss_name(self, model) -> str:
         if self.loss != "auto":
             return self.loss
-        real = isinstance(model.support, Reals | Sphere)
-        return "score_matching" if real else "ratio_matching"
+        if losses.score_matching_applies(model.support):
+            return "score_matching"
+        return "ratio_matching"
 
     def describe_normalizer(self, model) -> str:
         how = "fixed" if self.weight is not None else "calibrated (Lyddon et al. 2019)"
@@ -77,7 +77,7 @@ class GeneralizedBayes(PosteriorMethod):
             raise unsupported(self, model, f"unknown loss {loss!r}", ", ".join(LOSSES))
         if loss == "ratio_matching" and not model.support.two_valued:
             raise unsupported(self, model, "ratio matching needs two-valued data", "score_matching")
-        if loss == "score_matching" and not isinstance(model.support, Reals | Sphere):
+        if loss == "score_matching" and not losses.score_matching_applies(model.support):
             raise unsupported(self, model, "score matching needs real data", "ratio_matching")
         if self.weight is not None and not self.weight > 0:
             raise unsupported(

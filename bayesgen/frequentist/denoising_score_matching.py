@@ -36,7 +36,7 @@ class DenoisingScoreMatching(ScoreMatching):
     noise_scale: float = 0.05
     num_noise: int = 1
     name = "denoising_score_matching"
-    supports = (Reals,)  # Euclidean only: not written for the sphere
+    applies_to = staticmethod(lambda support: isinstance(support, Reals))  # Euclidean only
 
     def describe_normalizer(self, model) -> str:
         return f"avoided: scores of the data smoothed by Gaussian noise (σ = {self.noise_scale} sd)"

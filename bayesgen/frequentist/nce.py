@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from bayesgen.frequentist.base import Estimator, unsupported
-from bayesgen.support import Reals, Sphere
+from bayesgen.support import Reals, Sphere, sphere_log_area, uniform_unit_vectors
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,7 @@ class NCE(Estimator):
     def _noise(self, model, state, key, shape):
         """``num_noise`` noise draws of event shape ``shape``."""
         if isinstance(model.support, Sphere):
-            z = jax.random.normal(key, (self.num_noise, *shape))
-            return z / jnp.linalg.norm(z, axis=-1, keepdims=True)
+            return uniform_unit_vectors(key, (self.num_noise, *shape))
         if isinstance(model.support, Reals):
             mean, chol = state
             z = jax.random.normal(key, (self.num_noise, mean.size), mean.dtype)
@@ -88,9 +87,8 @@ class NCE(Estimator):
 
     def _log_p_noise(self, model, state, x):
         flat = x.reshape(-1)
-        if isinstance(model.support, Sphere):  # minus the log area of S^(d-1)
-            d = flat.size
-            return jax.scipy.special.gammaln(d / 2) - jnp.log(2.0) - d / 2 * jnp.log(jnp.pi)
+        if isinstance(model.support, Sphere):
+            return jnp.asarray(-sphere_log_area(flat.size), flat.dtype)
         if isinstance(model.support, Reals):
             mean, chol = state
             z = jax.scipy.linalg.solve_triangular(chol, flat - mean, lower=True)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from bayesgen import losses
 from bayesgen.frequentist.base import Estimator, unsupported
-from bayesgen.support import Reals, Sphere
 
 
 @dataclass(frozen=True)
@@ -28,10 +27,10 @@ class ScoreMatching(Estimator):
 
     name = "score_matching"
     normalizer = "avoided: scores in x only"
-    supports = (Reals, Sphere)  # the data domains whose loss is written here
+    applies_to = staticmethod(losses.score_matching_applies)
 
     def check(self, model) -> None:
-        if not isinstance(model.support, self.supports):
+        if not self.applies_to(model.support):
             raise unsupported(
                 self,
                 model,

@@ -29,7 +29,7 @@ class SlicedScoreMatching(ScoreMatching):
 
     num_projections: int = 4
     name = "sliced_score_matching"
-    supports = (Reals,)  # Euclidean only: not written for the sphere
+    applies_to = staticmethod(lambda support: isinstance(support, Reals))  # Euclidean only
     normalizer = "avoided: scores in x along random directions"
 
     def per_datum_loss(self, model, params, x, key, state):

@@ -29,16 +29,11 @@ from numpyro.distributions.transforms import ParameterFreeTransform, biject_to
 from bayesgen.errors import ParameterError
 from bayesgen.model import Model, ParamSpec
 from bayesgen.normalizers.bessel import log_bessel_i, log_bessel_ratio
-from bayesgen.support import Sphere
+from bayesgen.support import Sphere, sphere_log_area, uniform_unit_vectors
 
 __all__ = ["UniformSphere", "VonMisesFisher", "unit_vector"]
 
 MAX_TRIES = 64  # Wood's sampler: rejection tries per draw (a non-finite κ draws NaN at once)
-
-
-def _log_sphere_area(dim: int) -> float:
-    """log of the surface area of S^(dim-1): log(2 π^(d/2) / Γ(d/2))."""
-    return math.log(2.0) + 0.5 * dim * math.log(math.pi) - math.lgamma(0.5 * dim)
 
 
 class _UnitVector(type(constraints.sphere)):
@@ -88,11 +83,10 @@ class UniformSphere(dist.Distribution):
         super().__init__(batch_shape=(), event_shape=(self.dim,), validate_args=validate_args)
 
     def sample(self, key, sample_shape=()):
-        z = jax.random.normal(key, (*sample_shape, self.dim))
-        return z / jnp.linalg.norm(z, axis=-1, keepdims=True)
+        return uniform_unit_vectors(key, (*sample_shape, self.dim))
 
     def log_prob(self, value):
-        return jnp.full(jnp.shape(value)[:-1], -_log_sphere_area(self.dim))
+        return jnp.full(jnp.shape(value)[:-1], -sphere_log_area(self.dim))
 
 
 class VonMisesFisher(Model):
@@ -195,8 +189,7 @@ class VonMisesFisher(Model):
 
         key_w, key_v = jax.random.split(key)
         w = jax.vmap(one_w)(jax.random.split(key_w, n))
-        v = jax.random.normal(key_v, (n, d - 1), dtype=dtype)  # a uniform direction ⊥ e_1
-        v = v / jnp.linalg.norm(v, axis=1, keepdims=True)
+        v = uniform_unit_vectors(key_v, (n, d - 1), dtype)  # a uniform direction ⊥ e_1
         x = jnp.concatenate([w[:, None], jnp.sqrt(jnp.clip(1.0 - w * w, 0.0))[:, None] * v], 1)
         # Householder reflection taking e_1 to μ (the identity when μ = e_1).
         u = jnp.zeros(d, dtype).at[0].set(1.0) - mu
