@@ -18,7 +18,7 @@ from bayesgen.errors import (
 from bayesgen.evaluation import Comparison, compare, coverage_study, sbc
 from bayesgen.frequentist import FitResult, fit
 from bayesgen.model import Model, ParamSpec
-from bayesgen.support import Binary, Reals, Spins, Support
+from bayesgen.support import Binary, Counts, Reals, Sphere, Spins, Support
 
 __version__ = "0.1.0"
 
@@ -26,6 +26,7 @@ __all__ = [
     "BayesgenError",
     "Binary",
     "Comparison",
+    "Counts",
     "DataError",
     "EvidenceResult",
     "FitResult",
@@ -36,6 +37,7 @@ __all__ = [
     "ParameterError",
     "PosteriorResult",
     "Reals",
+    "Sphere",
     "Spins",
     "Support",
     "bayesian",

@@ -72,6 +72,7 @@ class Model:
       normalizer: how log Z(θ) is computed exactly, in words (``"exact: transfer matrix"``),
         or ``None`` when it cannot be (then :meth:`log_normalizer` raises).
       sampler: how :meth:`sample` draws data, in words.
+      smooth: whether log f is twice differentiable in x (score matching needs it).
     """
 
     name: str = "model"
@@ -79,6 +80,7 @@ class Model:
     support: Support
     normalizer: str | None = None
     sampler: str = ""
+    smooth: bool = True
 
     def __init__(self) -> None:
         self._prior_overrides: dict[str, Distribution] = {}
@@ -249,6 +251,14 @@ class Model:
     # n x sites terms; ``None``: no such summary (see :func:`bayesgen.losses.total`).
     conditional_classes = None
     class_log_conditionals = None
+
+    # -- where optimisers and Z-free fits start ---------------------------------------
+    def initial_params(self) -> Params | None:
+        """The parameters a fit starts from when the user gives none; ``None``: the origin
+        of unconstrained space (:func:`unconstrained_origin`). Models whose origin is a
+        stationary point of every loss (an ICA unmixing matrix of zeros, a network whose
+        weights are all zero) override it."""
+        return None
 
     # -- moments (for checks) ----------------------------------------------------------
     statistic_names: tuple[str, ...] = ()

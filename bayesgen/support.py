@@ -22,6 +22,7 @@ from bayesgen.errors import DataError
 
 __all__ = [
     "Binary",
+    "Counts",
     "FiniteSet",
     "Reals",
     "Sphere",
@@ -171,6 +172,20 @@ class Sphere(Support):
             f"its norm is {norm:.6g}, not 1: data on the sphere must be unit vectors; "
             "normalise them with x / np.linalg.norm(x, axis=1, keepdims=True)"
         )
+
+
+class Counts(Support):
+    """Counts: every entry is a non-negative integer (0, 1, 2, ...)."""
+
+    name = "counts (non-negative integers)"
+
+    def _bad_values(self, x: np.ndarray) -> np.ndarray:
+        return (x < 0) | (x != np.floor(x))
+
+    def _describe_bad(self, value) -> str:
+        if value < 0:
+            return f"value {value!r} is negative; counts are non-negative integers"
+        return f"value {value!r} is not an integer; counts are non-negative integers"
 
 
 class FiniteSet(Support):

@@ -48,6 +48,8 @@ def test_simulate_reports_exact_log_z_and_statistics(tmp_path, capsys):
         (["simulate", "ising", "--n", "0"], "--n must be at least 1"),
         (["simulate", "gaussian", "--truth", "precision=-1"], "positive-definite"),
         (["simulate", "vmf", "--shape", "3", "--truth", "mu=1:1:0"], "must be a unit vector"),
+        (["simulate", "cmp", "--shape", "3"], "cmp takes no --shape"),
+        (["simulate", "cmp", "--truth", "rate=4,nu=-1"], "outside its domain"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),
     ],
@@ -66,6 +68,13 @@ def test_compare_on_the_sphere(capsys):
     assert main([*args, "--methods", "exact_mle,score_matching"]) == 0
     out = capsys.readouterr().out
     assert "exact_mle" in out and "score_matching" in out and "mu[2]" in out
+
+
+def test_compare_on_counts(capsys):
+    args = ["compare", "cmp", "--truth", "rate=4,nu=0.75", "--n", "300"]
+    assert main([*args, "--methods", "exact_mle,discrete_fisher"]) == 0
+    out = capsys.readouterr().out
+    assert "discrete_fisher" in out and "avoided: ratios of f between neighbouring counts" in out
 
 
 def test_unwritable_outputs_fail_before_any_work(tmp_path):

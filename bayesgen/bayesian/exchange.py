@@ -169,7 +169,8 @@ class Exchange(PosteriorMethod):
       target_accept_prob: the warm-up adaptation's target acceptance rate.
       step_size: Langevin step size of the auxiliary sweeps for real data.
       start: ``"z_free"``: chains start around a Z-free estimate (maximum pseudo-likelihood
-        for two-valued data, score matching for real data; ``info["start.*"]``), spread by
+        for two-valued data, the discrete Fisher divergence for counts, score matching for
+        real data; ``info["start.*"]``), spread by
         twice its sandwich standard errors, which also shape the first proposal;
         ``"prior"``: uniformly in [-1, 1] in unconstrained space, identity proposal.
     """
@@ -183,9 +184,7 @@ class Exchange(PosteriorMethod):
 
     def prepare(self, model, data, key) -> dict:
         d = modes.unconstrained_zeros(model, data.dtype)[0].size
-        if self.start != "z_free" or not (
-            model.support.two_valued or losses.score_matching_applies(model.support)
-        ):
+        if self.start != "z_free" or _z_free_loss(model) is None:
             return {}  # no Z-free estimator for this support: start from the prior
         if data.shape[0] <= d + 1:
             return {}  # too few data for a sandwich covariance: start from the prior
@@ -274,14 +273,22 @@ class ExchangeKernel(MCMCKernel):
         return lambda z: constrain(self.model, z)
 
 
+def _z_free_loss(model):
+    """The Z-free loss whose minimiser starts the chains, or None for this model."""
+    if losses.score_matching_applies(model):
+        return losses.score_matching
+    if losses.discrete_fisher_applies(model):
+        return losses.discrete_fisher_divergence
+    if model.support.two_valued:
+        return losses.negative_log_pseudo_likelihood
+    return None
+
+
 @functools.cache
 def _z_free_start(model):
     """A jitted ``data -> {"start", "start_cov"}``: a Z-free estimate and its sandwich
     covariance, in unconstrained coordinates."""
-    if losses.score_matching_applies(model.support):
-        loss = losses.score_matching
-    else:
-        loss = losses.negative_log_pseudo_likelihood
+    loss = _z_free_loss(model)
 
     @jax.jit
     def start(data):

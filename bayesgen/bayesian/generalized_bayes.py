@@ -4,8 +4,9 @@
     π_w(θ | x) ∝ π(θ) exp(-w Σ_i ℓ(θ; x_i)),
 
 with ℓ a loss that needs no normaliser: ratio matching, the bounded discrete Fisher
-divergence, for two-valued data; score matching, the Fisher divergence, for real data
-(both from :mod:`bayesgen.losses`). The loss is not a log-likelihood, so its scale is
+divergence, for two-valued data; the discrete Fisher divergence for counts; score
+matching, the Fisher divergence, for real data and the sphere (all from
+:mod:`bayesgen.losses`). The loss is not a log-likelihood, so its scale is
 arbitrary and the weight w sets how concentrated the posterior is. By default w is
 calibrated as Matsubara et al. (2023) do, following Lyddon, Holmes & Walker (2019): at the
 loss minimiser θ̂, with H the Hessian of the mean loss and J the covariance of the
@@ -40,7 +41,11 @@ from bayesgen import losses
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
 
-LOSSES = {"ratio_matching": losses.ratio_matching, "score_matching": losses.score_matching}
+LOSSES = {
+    "ratio_matching": losses.ratio_matching,
+    "discrete_fisher": losses.discrete_fisher_divergence,
+    "score_matching": losses.score_matching,
+}
 
 
 @dataclass(frozen=True)
@@ -48,23 +53,27 @@ class GeneralizedBayes(PosteriorMethod):
     """The generalised posterior of a Z-free loss, sampled with NUTS.
 
     Args:
-      loss: ``"ratio_matching"`` (two-valued data), ``"score_matching"`` (real data) or
-        ``"auto"`` (the one that fits the model's support).
+      loss: ``"ratio_matching"`` (two-valued data), ``"discrete_fisher"`` (counts),
+        ``"score_matching"`` (real data, the sphere) or ``"auto"`` (the one that fits the
+        model's support).
       weight: the loss weight w; ``None`` calibrates it (see the module docstring).
-      target_accept_prob, max_tree_depth: NUTS settings, as in NumPyro.
+      target_accept_prob, max_tree_depth, dense_mass: NUTS settings, as in NumPyro.
     """
 
     loss: str = "auto"
     weight: float | None = None
     target_accept_prob: float = 0.8
     max_tree_depth: int = 10
+    dense_mass: bool = False
     name = "generalized_bayes"
 
     def loss_name(self, model) -> str:
         if self.loss != "auto":
             return self.loss
-        if losses.score_matching_applies(model.support):
+        if losses.score_matching_applies(model):
             return "score_matching"
+        if losses.discrete_fisher_applies(model):
+            return "discrete_fisher"
         return "ratio_matching"
 
     def describe_normalizer(self, model) -> str:
@@ -76,9 +85,15 @@ class GeneralizedBayes(PosteriorMethod):
         if loss not in LOSSES:
             raise unsupported(self, model, f"unknown loss {loss!r}", ", ".join(LOSSES))
         if loss == "ratio_matching" and not model.support.two_valued:
-            raise unsupported(self, model, "ratio matching needs two-valued data", "score_matching")
-        if loss == "score_matching" and not losses.score_matching_applies(model.support):
-            raise unsupported(self, model, "score matching needs real data", "ratio_matching")
+            raise unsupported(self, model, "ratio matching needs two-valued data", "loss='auto'")
+        if loss == "score_matching" and not losses.score_matching_applies(model):
+            raise unsupported(
+                self, model, "score matching needs real data and a smooth density", "loss='auto'"
+            )
+        if loss == "discrete_fisher" and not losses.discrete_fisher_applies(model):
+            raise unsupported(
+                self, model, "the discrete Fisher divergence needs counts", "loss='auto'"
+            )
         if self.weight is not None and not self.weight > 0:
             raise unsupported(
                 self, model, f"the weight must be positive; got {self.weight}", "weight=None"
@@ -92,7 +107,10 @@ class GeneralizedBayes(PosteriorMethod):
             numpyro.factor("loss", -weight * losses.total(loss, model, params, data))
 
         return _NumPyroNUTS(
-            fn, target_accept_prob=self.target_accept_prob, max_tree_depth=self.max_tree_depth
+            fn,
+            target_accept_prob=self.target_accept_prob,
+            max_tree_depth=self.max_tree_depth,
+            dense_mass=self.dense_mass,
         )
 
     def prepare(self, model, data, key) -> dict:

@@ -42,9 +42,13 @@ def constrain(model, z: dict) -> dict:
 
 
 def unconstrained_zeros(model, dtype):
-    """``(z0, unravel)``: the origin of unconstrained parameters (zeros, or, for a unit
-    vector, a point on the sphere; :func:`bayesgen.model.unconstrained_origin`) and its
-    unraveller."""
+    """``(z0, unravel)``: the model's ``initial_params()`` in unconstrained coordinates, or
+    else their origin (zeros, or, for a unit vector, a point on the sphere;
+    :func:`bayesgen.model.unconstrained_origin`), and the unraveller."""
+    start = model.initial_params()
+    if start is not None:
+        z = {k: t.inv(jnp.asarray(start[k], dtype)) for k, t in bijections(model).items()}
+        return ravel_pytree(z)
     z = {
         s.name: unconstrained_origin(t, model.prior[s.name].support, s.shape, dtype)
         for s, t in zip(model.params_spec, bijections(model).values(), strict=True)

@@ -3,7 +3,8 @@
 The potential is the NumPyro model of :func:`bayesgen.bayesian.builder.numpyro_model`: the
 prior plus Σ_i log f_θ(x_i) - n log Z(θ), with the model's exact, differentiable log Z
 (enumeration, transfer matrix, closed form). Step size and a diagonal mass matrix adapt
-during warm-up (NumPyro's defaults).
+during warm-up (NumPyro's defaults; ``dense_mass=True`` adapts a dense one, which pays on
+strongly correlated posteriors of a few parameters, such as Conway–Maxwell–Poisson's).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from bayesgen.errors import IntractableNormalizerError
 
 @dataclass(frozen=True)
 class NUTS(PosteriorMethod):
-    """NUTS with NumPyro's defaults; ``target_accept_prob`` and ``max_tree_depth`` as there."""
+    """NUTS with NumPyro's defaults; ``target_accept_prob``, ``max_tree_depth`` and
+    ``dense_mass`` as there."""
 
     target_accept_prob: float = 0.8
     max_tree_depth: int = 10
+    dense_mass: bool = False
     name = "nuts"
     exact_likelihood = True
 
@@ -41,6 +44,7 @@ class NUTS(PosteriorMethod):
             numpyro_model(model),
             target_accept_prob=self.target_accept_prob,
             max_tree_depth=self.max_tree_depth,
+            dense_mass=self.dense_mass,
         )
 
     def stat_fields(self):

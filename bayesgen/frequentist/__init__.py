@@ -3,6 +3,7 @@
 from bayesgen.frequentist.base import Estimator
 from bayesgen.frequentist.contrastive_divergence import ContrastiveDivergence
 from bayesgen.frequentist.denoising_score_matching import DenoisingScoreMatching
+from bayesgen.frequentist.discrete_fisher import DiscreteFisher
 from bayesgen.frequentist.driver import ESTIMATORS, FitResult, Replicates, fit, fit_replicates
 from bayesgen.frequentist.exact_mle import ExactMLE
 from bayesgen.frequentist.mcmle import MCMLE
@@ -18,6 +19,7 @@ __all__ = [
     "NCE",
     "ContrastiveDivergence",
     "DenoisingScoreMatching",
+    "DiscreteFisher",
     "Estimator",
     "ExactMLE",
     "FitResult",

@@ -36,7 +36,8 @@ class DenoisingScoreMatching(ScoreMatching):
     noise_scale: float = 0.05
     num_noise: int = 1
     name = "denoising_score_matching"
-    applies_to = staticmethod(lambda support: isinstance(support, Reals))  # Euclidean only
+    # Euclidean; first derivatives only, so a density with kinks (ICA) is fine
+    applies_to = staticmethod(lambda model: isinstance(model.support, Reals))
 
     def describe_normalizer(self, model) -> str:
         return f"avoided: scores of the data smoothed by Gaussian noise (σ = {self.noise_scale} sd)"

@@ -19,6 +19,12 @@ from dataclasses import dataclass
 
 from bayesgen import losses
 from bayesgen.frequentist.base import Estimator, unsupported
+from bayesgen.support import Reals
+
+_INSTEAD = (
+    "nce or denoising_score_matching for non-smooth densities; pseudo_likelihood, "
+    "ratio_matching or discrete_fisher for discrete data"
+)
 
 
 @dataclass(frozen=True)
@@ -30,13 +36,13 @@ class ScoreMatching(Estimator):
     applies_to = staticmethod(losses.score_matching_applies)
 
     def check(self, model) -> None:
-        if not self.applies_to(model.support):
-            raise unsupported(
-                self,
-                model,
-                f"its data are {model.support.name}, not real",
-                "pseudo_likelihood or ratio_matching for discrete data",
+        if not self.applies_to(model):
+            why = (
+                f"its density is not smooth ({model!r})"
+                if isinstance(model.support, Reals)
+                else f"its data are {model.support.name}, not real"
             )
+            raise unsupported(self, model, why, _INSTEAD)
 
     def per_datum_loss(self, model, params, x, key, state):
         return losses.score_matching(model, params, x)

@@ -29,7 +29,8 @@ class SlicedScoreMatching(ScoreMatching):
 
     num_projections: int = 4
     name = "sliced_score_matching"
-    applies_to = staticmethod(lambda support: isinstance(support, Reals))  # Euclidean only
+    # Euclidean, and second derivatives (Hessian-vector products): a smooth density
+    applies_to = staticmethod(lambda model: isinstance(model.support, Reals) and model.smooth)
     normalizer = "avoided: scores in x along random directions"
 
     def per_datum_loss(self, model, params, x, key, state):

@@ -1,9 +1,17 @@
 """The model zoo, one file per family. :data:`REGISTRY` maps CLI names to classes."""
 
+from bayesgen.models.conway_maxwell_poisson import ConwayMaxwellPoisson
 from bayesgen.models.gaussian import Gaussian
+from bayesgen.models.ica import ICA
 from bayesgen.models.ising import Ising
 from bayesgen.models.von_mises_fisher import VonMisesFisher
 
-REGISTRY = {"ising": Ising, "gaussian": Gaussian, "vmf": VonMisesFisher}
+REGISTRY = {
+    "ising": Ising,
+    "gaussian": Gaussian,
+    "vmf": VonMisesFisher,
+    "cmp": ConwayMaxwellPoisson,
+    "ica": ICA,
+}
 
-__all__ = ["REGISTRY", "Gaussian", "Ising", "VonMisesFisher"]
+__all__ = ["ICA", "REGISTRY", "ConwayMaxwellPoisson", "Gaussian", "Ising", "VonMisesFisher"]

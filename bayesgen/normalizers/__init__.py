@@ -13,6 +13,7 @@ from bayesgen.normalizers.importance import (
     log_normalizer_ratio,
 )
 from bayesgen.normalizers.kaufman import ising_torus_log_z_kaufman
+from bayesgen.normalizers.series import cmp_log_normalizer, cmp_series
 from bayesgen.normalizers.transfer_matrix import (
     MAX_WIDTH,
     ising_transfer_matrix_log_z,
@@ -24,6 +25,8 @@ __all__ = [
     "MAX_WIDTH",
     "ais_log_normalizer",
     "binary_configurations",
+    "cmp_log_normalizer",
+    "cmp_series",
     "effective_sample_size",
     "enumerate_log_normalizer",
     "enumerate_log_weights",
