@@ -4,6 +4,7 @@ from bayesgen.models.conway_maxwell_poisson import ConwayMaxwellPoisson
 from bayesgen.models.gaussian import Gaussian
 from bayesgen.models.ica import ICA
 from bayesgen.models.ising import Ising
+from bayesgen.models.rbm import RBM
 from bayesgen.models.von_mises_fisher import VonMisesFisher
 
 REGISTRY = {
@@ -12,6 +13,7 @@ REGISTRY = {
     "vmf": VonMisesFisher,
     "cmp": ConwayMaxwellPoisson,
     "ica": ICA,
+    "rbm": RBM,
 }
 
-__all__ = ["ICA", "REGISTRY", "ConwayMaxwellPoisson", "Gaussian", "Ising", "VonMisesFisher"]
+__all__ = ["ICA", "RBM", "REGISTRY", "ConwayMaxwellPoisson", "Gaussian", "Ising", "VonMisesFisher"]
