@@ -67,14 +67,18 @@ class GeneralizedBayes(PosteriorMethod):
     dense_mass: bool = False
     name = "generalized_bayes"
 
-    def loss_name(self, model) -> str:
+    def loss_name(self, model) -> str | None:
+        """The loss used: ``loss``, or for ``"auto"`` the one that fits the model (None if
+        none does)."""
         if self.loss != "auto":
             return self.loss
         if losses.score_matching_applies(model):
             return "score_matching"
         if losses.discrete_fisher_applies(model):
             return "discrete_fisher"
-        return "ratio_matching"
+        if model.support.two_valued:
+            return "ratio_matching"
+        return None
 
     def describe_normalizer(self, model) -> str:
         how = "fixed" if self.weight is not None else "calibrated (Lyddon et al. 2019)"
@@ -82,6 +86,15 @@ class GeneralizedBayes(PosteriorMethod):
 
     def check(self, model) -> None:
         loss = self.loss_name(model)
+        if loss is None:
+            raise unsupported(
+                self,
+                model,
+                f"no Z-free loss is written for it ({model.support.name}"
+                + ("" if model.smooth else ", a density with kinks")
+                + ")",
+                "nuts or exchange",
+            )
         if loss not in LOSSES:
             raise unsupported(self, model, f"unknown loss {loss!r}", ", ".join(LOSSES))
         if loss == "ratio_matching" and not model.support.two_valued:

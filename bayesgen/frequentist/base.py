@@ -26,8 +26,31 @@ import optax
 
 from bayesgen.errors import unsupported
 from bayesgen.model import bijections, constrain, unconstrain
+from bayesgen.support import Counts, Reals, Sphere
 
-__all__ = ["Estimator", "bijections", "constrain", "lbfgs", "unconstrain", "unsupported"]
+__all__ = [
+    "Estimator",
+    "bijections",
+    "constrain",
+    "lbfgs",
+    "unconstrain",
+    "unsupported",
+    "z_free_alternatives",
+]
+
+
+def z_free_alternatives(model) -> str:
+    """The Z-free estimators that do apply to ``model``, in words (for error messages)."""
+    support = model.support
+    if support.two_valued:
+        return "pseudo_likelihood or ratio_matching"
+    if isinstance(support, Counts):
+        return "discrete_fisher"
+    if isinstance(support, Reals | Sphere) and model.smooth:
+        return "score_matching or nce"
+    if isinstance(support, Reals):
+        return "nce or denoising_score_matching"
+    return "exact_mle where log Z is exact"
 
 
 @functools.cache

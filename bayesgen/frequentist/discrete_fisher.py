@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bayesgen import losses
-from bayesgen.frequentist.base import Estimator, unsupported
+from bayesgen.frequentist.base import Estimator, unsupported, z_free_alternatives
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class DiscreteFisher(Estimator):
                 self,
                 model,
                 f"its data are {model.support.name}, not counts",
-                "ratio_matching for binary data, score_matching for real data",
+                z_free_alternatives(model),
             )
 
     def per_datum_loss(self, model, params, x, key, state):

@@ -149,19 +149,21 @@ class FitResult:
         }
 
 
-def _converged(model, est, grad_norm, loss_trace, n) -> bool:
+def _converged(model, est, grad_norm, loss_trace, n, batch_size) -> bool:
     """The estimator's criterion (the gradient norm below its tolerance); for a density with
     kinks (``model.smooth`` False), whose gradient jumps by O(1/n) across them and never
-    reaches the tolerance, also a settled loss: a deterministic objective that fell by less
-    than 0.005/n over the last tenth of the steps (at least 5). A remaining decrease ε moves
-    the estimate by about √(2ε/h), under a tenth of its standard error 1/√(n h)."""
+    reaches the tolerance, also a settled loss: a deterministic, full-batch objective whose
+    values over the last tenth of the steps (at least 5) all lie within 0.005/n. A remaining
+    decrease ε moves the estimate by about √(2ε/h), under a tenth of its standard error
+    1/√(n h)."""
     if est.is_converged(grad_norm, loss_trace):
         return True
     trace = np.asarray(loss_trace)
-    if model.smooth or not est.stops_early or trace.size < 5:
+    deterministic = est.stops_early and not est.fresh_noise_each_step and batch_size is None
+    if model.smooth or not deterministic or trace.size < 5:
         return False
     tail = trace[-max(5, trace.size // 10) :]
-    return bool(np.all(np.isfinite(tail)) and tail[0] - tail[-1] <= 0.005 / n)
+    return bool(np.all(np.isfinite(tail)) and np.ptp(tail) <= 0.005 / n)
 
 
 def _initial_unconstrained(model, init, dtype):
@@ -437,7 +439,8 @@ def fit(
         cov=cov_full[:d, :d],
         cov_names=flat_names(params),
         loss_trace=loss_trace,
-        converged=finite_fit and _converged(model, est, grad_norm, loss_trace, data.shape[0]),
+        converged=finite_fit
+        and _converged(model, est, grad_norm, loss_trace, data.shape[0], batch_size),
         failed_step=failed_step,
         grad_norm=grad_norm,
         method=est.name,

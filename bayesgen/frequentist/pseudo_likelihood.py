@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bayesgen import losses
-from bayesgen.frequentist.base import Estimator, unsupported
+from bayesgen.frequentist.base import Estimator, unsupported, z_free_alternatives
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class PseudoLikelihood(Estimator):
                 self,
                 model,
                 f"its data are {support.name}, not binary",
-                "score_matching, denoising_score_matching or nce for real data",
+                z_free_alternatives(model),
             )
 
     site_loss = staticmethod(losses.negative_log_pseudo_likelihood)

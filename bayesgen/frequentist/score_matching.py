@@ -18,13 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bayesgen import losses
-from bayesgen.frequentist.base import Estimator, unsupported
+from bayesgen.frequentist.base import Estimator, unsupported, z_free_alternatives
 from bayesgen.support import Reals
-
-_INSTEAD = (
-    "nce or denoising_score_matching for non-smooth densities; pseudo_likelihood, "
-    "ratio_matching or discrete_fisher for discrete data"
-)
 
 
 @dataclass(frozen=True)
@@ -42,7 +37,7 @@ class ScoreMatching(Estimator):
                 if isinstance(model.support, Reals)
                 else f"its data are {model.support.name}, not real"
             )
-            raise unsupported(self, model, why, _INSTEAD)
+            raise unsupported(self, model, why, z_free_alternatives(model))
 
     def per_datum_loss(self, model, params, x, key, state):
         return losses.score_matching(model, params, x)

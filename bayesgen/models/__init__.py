@@ -1,6 +1,7 @@
 """The model zoo, one file per family. :data:`REGISTRY` maps CLI names to classes."""
 
 from bayesgen.models.conway_maxwell_poisson import ConwayMaxwellPoisson
+from bayesgen.models.ebm2d import EBM2D
 from bayesgen.models.gaussian import Gaussian
 from bayesgen.models.ica import ICA
 from bayesgen.models.ising import Ising
@@ -14,6 +15,16 @@ REGISTRY = {
     "cmp": ConwayMaxwellPoisson,
     "ica": ICA,
     "rbm": RBM,
+    "ebm2d": EBM2D,
 }
 
-__all__ = ["ICA", "RBM", "REGISTRY", "ConwayMaxwellPoisson", "Gaussian", "Ising", "VonMisesFisher"]
+__all__ = [
+    "EBM2D",
+    "ICA",
+    "RBM",
+    "REGISTRY",
+    "ConwayMaxwellPoisson",
+    "Gaussian",
+    "Ising",
+    "VonMisesFisher",
+]

@@ -35,6 +35,7 @@ from bayesgen.normalizers.enumeration import (
     binary_configurations,
     enumerate_log_normalizer,
 )
+from bayesgen.samplers import tabulated
 from bayesgen.support import Binary
 
 __all__ = ["MAX_EXACT_UNITS", "RBM"]
@@ -166,7 +167,7 @@ class RBM(Model):
         index = jnp.arange(2**small, dtype=jnp.int32)
         configs = binary_configurations(index, small, (0.0, 1.0)).astype(dtype)
         weights = jax.vmap(log_w, (None, 0))(params, configs)
-        draws = configs[jax.random.categorical(k_layer, weights, shape=(n,))]
+        draws = configs[tabulated.draw_indices(k_layer, weights, n)]
         if not hidden_first:
             return draws
         logits = draws @ params["W"].T + params["b"]

@@ -16,9 +16,17 @@ Where the terms' spread (sd ≈ √((j* + ½)/ν)) fits in the N terms (sd ≤ N
 the bound above is a rigorous bound on what was left out. Wider (λ = 50, ν = 0.2: the
 largest term is at j* = 3e8, sd 4e4) it takes every s-th term times s, s = ⌈40 sd / N⌉:
 the trapezoid rule on the smooth, log-concave sequence, whose error falls like
-exp(-2π² (sd/s)²) (below 1e-300 at sd/s ≥ N/40 = 51), and the window lies 13 sd or more
-clear of j = 0, so no boundary term enters. ``tests/normalizers/test_series.py`` checks
-both regimes against mpmath over λ in [0.1, 50] and ν in [0.2, 3].
+exp(-2π² (sd/s)²), below 1e-280 at sd/s > N/80 = 25.6, provided no boundary term enters:
+the window stays clear of j = 0, or the terms there are below e^-40 of Z.
+
+Where neither holds, log Z is NaN rather than wrong: a window whose bound on the terms
+left out exceeds e^-30 of Z (λ just below 1 with ν near 0, whose terms fall by less than
+1e-4 a step), a strided window that reaches j = 0 where t_0 = 1 is not negligible (λ
+just above 1 with ν below about 0.05), and a largest term beyond j = 2^50, past exact
+float64 integers (λ = 50 with ν < 0.11).
+:meth:`bayesgen.models.ConwayMaxwellPoisson.log_normalizer` turns that into an error that
+says so. ``tests/normalizers/test_series.py`` checks both regimes against
+mpmath over λ in [0.1, 50] and ν in [0.2, 3], and the NaN cases.
 
 In float64, log t_j carries an absolute rounding error of about 1e-16 ν log j*!, so log Z
 is accurate to about 1e-14 relative (not absolute) when it is large.
@@ -36,30 +44,33 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["NUM_TERMS", "Series", "cmp_log_normalizer", "cmp_series"]
+__all__ = ["MAX_LOG_BOUND", "NUM_TERMS", "Series", "cmp_log_normalizer", "cmp_series"]
 
 NUM_TERMS = 2048  # terms evaluated per log Z (a static shape)
 WINDOW_SDS = 40.0  # the window spans this many standard deviations of the terms, or more
+MAX_LOG_BOUND = -30.0  # log Z is NaN where the terms left out may exceed e^-30 of Z
+MAX_LOG_MODE = math.log(2.0**50)  # the largest term's index must be an exact float64 integer
 
 
 def _window(log_rate, nu, num_terms: int):
     """(first index a, stride s) of the window, as floats, from the parameters (no
     gradient: the window is a choice, not a function to differentiate)."""
     log_rate, nu = jax.lax.stop_gradient(log_rate), jax.lax.stop_gradient(nu)
-    # j* = ⌊λ^{1/ν}⌋, capped where j would no longer be an exact float64 integer.
-    log_mode = jnp.minimum(log_rate / nu, math.log(2.0**50))
+    # j* = ⌊λ^{1/ν}⌋, capped where j would no longer be an exact float64 integer (and
+    # log Z is then NaN, see cmp_series).
+    log_mode = jnp.minimum(log_rate / nu, MAX_LOG_MODE)
     mode = jnp.floor(jnp.exp(log_mode))
     sd = jnp.sqrt((mode + 0.5) / nu)
     stride = jnp.maximum(1.0, jnp.ceil(WINDOW_SDS * sd / num_terms))
-    first = jnp.maximum(0.0, mode - stride * (num_terms // 2))
-    return first, stride
+    start = mode - stride * (num_terms // 2)
+    return jnp.maximum(0.0, start), stride, (stride == 1) | (start > 0)
 
 
 class Series(NamedTuple):
     """What :func:`cmp_series` summed.
 
     Attributes:
-      log_z: log Z(λ, ν).
+      log_z: log Z(λ, ν); NaN where the window cannot sum it (see the module docstring).
       log_bound: a bound on log(Σ of the terms outside the window / Z) (``inf`` where the
         geometric bound does not apply).
       first: the window's first index j.
@@ -80,7 +91,7 @@ def cmp_series(rate, nu, num_terms: int = NUM_TERMS) -> Series:
     dtype = jnp.result_type(rate, nu, float)
     log_rate = jnp.log(rate.astype(dtype))
     nu = nu.astype(dtype)
-    first, stride = _window(log_rate, nu, num_terms)
+    first, stride, clear_of_zero = _window(log_rate, nu, num_terms)
     j = first + stride * jnp.arange(num_terms, dtype=dtype)
     log_t = j * log_rate - nu * jax.lax.lgamma(j + 1.0)
     log_z = jnp.log(stride) + jax.nn.logsumexp(log_t)
@@ -93,8 +104,15 @@ def cmp_series(rate, nu, num_terms: int = NUM_TERMS) -> Series:
     log_q = nu * jnp.log(jnp.maximum(first, 1.0)) - log_rate  # log t_{a-1}/t_a at a = first
     lower = log_t[0] + log_q - jnp.log(-jnp.expm1(jnp.minimum(log_q, 0.0)))
     lower = jnp.where(first > 0, jnp.where(log_q < 0, lower, jnp.inf), -jnp.inf)
-    log_bound = jnp.logaddexp(upper, lower) - jax.lax.stop_gradient(log_z)
-    return Series(log_z, jax.lax.stop_gradient(log_bound), first, stride)
+    log_bound = jax.lax.stop_gradient(jnp.logaddexp(upper, lower) - log_z)
+    # a strided window that reaches j = 0 is exact only where t_0 = 1 is negligible
+    negligible_at_zero = jax.lax.stop_gradient(jnp.log(stride) - log_z) < -40.0
+    valid = (
+        (log_bound < MAX_LOG_BOUND)
+        & (clear_of_zero | negligible_at_zero)
+        & (jax.lax.stop_gradient(log_rate / nu) < MAX_LOG_MODE)
+    )
+    return Series(jnp.where(valid, log_z, jnp.nan), log_bound, first, stride)
 
 
 def cmp_log_normalizer(rate, nu, num_terms: int = NUM_TERMS):

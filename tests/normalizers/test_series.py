@@ -8,6 +8,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
+import bayesgen as bg
 from bayesgen.normalizers.series import cmp_log_normalizer, cmp_series
 
 RATES = [0.1, 0.7, 4.0, 12.0, 50.0]
@@ -16,33 +17,39 @@ BLOCK = 512
 
 
 def _reference_log_z(rate: float, nu: float) -> float:
-    """log Σ_j λ^j / (j!)^ν summed term by term over the mode ± 12 sd (and a rigorous
-    geometric bound on the rest), in blocks: each block's first log term in mpmath
-    (30 digits), the next 511 from it by adding log λ - ν log(j+1), and the block's sum of
-    exponentials with ``math.fsum``. Every term is summed (no stride), with no lgamma of
-    JAX."""
+    """log Σ_j λ^j / (j!)^ν summed term by term from the mode outwards until the geometric
+    bound on the rest is below e^-60 of the largest term, in blocks: each block's first log
+    term in mpmath (30 digits), the next 511 from it by adding log λ - ν log(j+1), and the
+    block's sum of exponentials with ``math.fsum``. Every term is summed (no stride), with no
+    lgamma of JAX."""
     mp.mp.dps = 30
     mode = math.floor(rate ** (1 / nu))
     sd = math.sqrt((mode + 0.5) / nu)
-    first, last = max(0, int(mode - 12 * sd) - 20), int(mode + 12 * sd) + 60
     log_rate = mp.log(rate)
 
     def log_term(j):
         return j * log_rate - nu * mp.loggamma(j + 1)
 
     top = log_term(mode)
+
+    def upper_ok(last):  # Σ_{j>last} t_j ≤ t_last r/(1-r), r = λ/(last+1)^ν
+        r = rate / (last + 1) ** nu
+        return r < 1 and float(log_term(last) - top) + math.log(r / (1 - r)) < -60
+
+    def lower_ok(first):  # Σ_{j<first} t_j ≤ t_first q/(1-q), q = first^ν/λ
+        q = first**nu / rate
+        return first == 0 or (q < 1 and float(log_term(first) - top) + math.log(q / (1 - q)) < -60)
+
+    width = 12 * sd + 60
+    while not upper_ok(int(mode + width)) or not lower_ok(max(0, int(mode - width))):
+        width *= 1.5
+    first, last = max(0, int(mode - width)), int(mode + width)
     parts = []
     for a in range(first, last + 1, BLOCK):
         j = np.arange(a, min(a + BLOCK, last + 1), dtype=np.float64)
         increments = float(log_rate) - nu * np.log(j[1:])  # log t_{j} - log t_{j-1}
         offsets = np.concatenate([[0.0], np.cumsum(increments)])
         parts.append(math.fsum(np.exp(float(log_term(a) - top) + offsets)))
-    # what lies beyond [first, last], bounded by geometric series, must be negligible
-    r = rate / (last + 1) ** nu
-    assert r < 1 and float(log_term(last) - top) + math.log(r / (1 - r)) < -60
-    if first > 0:
-        q = first**nu / rate
-        assert q < 1 and float(log_term(first) - top) + math.log(q / (1 - q)) < -60
     return float(top) + math.log(math.fsum(parts))
 
 
@@ -55,6 +62,34 @@ def test_log_z_matches_a_direct_high_precision_sum(rate, nu):
     ref = _reference_log_z(rate, nu)
     assert abs(float(series.log_z) - ref) <= 1e-10 * max(1.0, abs(ref))
     assert float(series.log_bound) < -60  # the window leaves out less than e^-60 of Z
+
+
+@pytest.mark.parametrize(("rate", "nu"), [(1.5, 0.05), (2.0, 0.1), (4.0, 0.2)])
+def test_strided_windows_that_reach_zero_where_its_term_is_negligible(rate, nu):
+    """Small ν: the strided window starts at j = 0, where t_0 = 1 is below e^-40 of Z."""
+    series = cmp_series(rate, nu)
+    assert int(series.first) == 0 and int(series.stride) > 1
+    ref = _reference_log_z(rate, nu)
+    assert abs(float(series.log_z) - ref) <= 1e-10 * abs(ref)
+
+
+@pytest.mark.parametrize(
+    ("rate", "nu", "why"),
+    [
+        (1.05, 0.01, "strided to j = 0, where t_0 is e^-6 of Z"),
+        (1.3, 0.05, "strided to j = 0, where t_0 is e^-9 of Z"),
+        (0.9999, 0.001, "terms fall by 1e-4 a step: 2,048 leave e^-14 of Z out"),
+        (50.0, 0.1, "largest term beyond j = 2^50"),
+    ],
+)
+def test_log_z_is_nan_where_the_window_cannot_sum_it(rate, nu, why):
+    """Outside its domain the series says so (NaN) instead of returning a wrong value (at
+    (1.05, 0.01) the strided sum is off by 1e-3, at (0.9999, 0.001) the truncated one by
+    6e-7), and the model turns that into an error."""
+    assert np.isnan(float(cmp_log_normalizer(rate, nu))), why
+    model = bg.models.ConwayMaxwellPoisson()
+    with pytest.raises(bg.ParameterError, match="cannot sum"):
+        model.log_normalizer({"rate": rate, "nu": nu})
 
 
 @pytest.mark.parametrize(("rate", "nu"), [(50.0, 0.55), (50.0, 0.75), (12.0, 1.0)])
