@@ -24,8 +24,15 @@ from bayesgen.support import Reals
 
 @dataclass(frozen=True)
 class ScoreMatching(Estimator):
-    """Exact score matching for real-valued data of any event shape."""
+    """Exact score matching for real-valued data of any event shape.
 
+    Args:
+      curvature_penalty: λ of Kingma & LeCun's (2010) regulariser λ Σ_i (∂²_i log f)²
+        (0: none; needed by network energies, whose unpenalised objective is unbounded
+        below). Euclidean data only.
+    """
+
+    curvature_penalty: float = 0.0
     name = "score_matching"
     normalizer = "avoided: scores in x only"
     applies_to = staticmethod(losses.score_matching_applies)
@@ -38,6 +45,12 @@ class ScoreMatching(Estimator):
                 else f"its data are {model.support.name}, not real"
             )
             raise unsupported(self, model, why, z_free_alternatives(model))
+        if self.curvature_penalty and not isinstance(model.support, Reals):
+            raise unsupported(
+                self, model, "the curvature penalty is written for R^d only", "curvature_penalty=0"
+            )
 
     def per_datum_loss(self, model, params, x, key, state):
+        if self.curvature_penalty:
+            return losses.score_matching(model, params, x, self.curvature_penalty)
         return losses.score_matching(model, params, x)

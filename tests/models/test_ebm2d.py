@@ -13,6 +13,8 @@ from scipy import integrate
 import bayesgen as bg
 from bayesgen.models.ebm2d import toy_data
 
+KEY = jax.random.key(0)
+
 
 def test_quartic_1d_log_z_matches_scipy_quad():
     model = bg.models.EBM2D("quartic", dim=1)
@@ -106,3 +108,24 @@ def test_toy_data_shapes_and_errors():
         toy_data("spirals", jax.random.key(0), 10)
     with pytest.raises(bg.ParameterError, match="MLP dim 2"):
         bg.models.EBM2D("mlp", dim=1)
+
+
+def test_score_matching_of_a_network_energy_needs_its_curvature_penalty():
+    """On two moons the plain score-matching objective of the tanh network is unbounded
+    below: L-BFGS drives it past -1e6 within 300 steps (weights grow without limit, the
+    density spikes at the data). Kingma & LeCun's penalty λ Σ (∂²_i log f)² bounds it; with
+    λ = 0 the loss and its gradient are the plain ones."""
+    model = bg.models.EBM2D(hidden=16)
+    data = toy_data("two_moons", jax.random.key(0), 2000)
+    plain = bg.fit(model, data, "score_matching", num_steps=300, uncertainty="none")
+    assert np.nanmin(plain.loss_trace) < -1e6
+    method = bg.frequentist.ScoreMatching(curvature_penalty=0.1)
+    penalised = bg.fit(model, data, method, num_steps=300, uncertainty="none")
+    assert np.all(np.isfinite(penalised.loss_trace)) and penalised.loss_trace[-1] > -100
+    params = model.check_params(model.initial_params())
+    np.testing.assert_allclose(
+        bg.frequentist.ScoreMatching(curvature_penalty=0.0).loss(model, params, data, KEY),
+        bg.frequentist.ScoreMatching().loss(model, params, data, KEY),
+    )
+    with pytest.raises(bg.MethodError, match="R\\^d only"):
+        bg.fit(bg.models.VonMisesFisher(3), np.eye(3), method)
