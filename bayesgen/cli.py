@@ -5,7 +5,7 @@
                             [--json FILE] [--platform cpu|gpu|tpu]
     bayesgen compare MODEL [--shape 4x4] [--truth beta=0.3,h=0.05] [--n 500] [--methods a,b]
                            [--seed 0] [--json FILE] [--plot FILE] [--platform cpu|gpu|tpu]
-                           [--warmup 1000] [--draws 1000] [--chains 4]
+                           [--warmup 1000] [--draws 1000] [--chains 4] [--data two_moons]
     bayesgen study MODEL [--shape 4x4] [--truth beta=0.3,h=0.05] [--n 300] [--methods a,b]
                          [--replicates 100] [--level 0.95] [--seed 0] [--json FILE]
                          [--platform cpu|gpu|tpu] [--warmup 500] [--draws 500] [--chains 4]
@@ -260,8 +260,23 @@ def cmd_compare(args) -> int:
 
     methods = _methods(args.methods)
     key = jax.random.key(args.seed)
-    data = model.sample(jax.random.fold_in(key, 0), truth, args.n)
-    heldout = model.sample(jax.random.fold_in(key, 1), truth, args.n)
+    if args.data:
+        from bayesgen.models.ebm2d import toy_data
+        from bayesgen.support import Reals
+
+        if args.truth:
+            raise ParameterError("--data and --truth exclude each other: toy data have no truth")
+        if not (isinstance(model.support, Reals) and model.support.event_shape == (2,)):
+            raise ParameterError(
+                f"--data is a 2-D toy set, for models on R^2 (ebm2d); {model!r} has "
+                f"{model.support.name} of shape {model.support.event_shape}"
+            )
+        data = toy_data(args.data, jax.random.fold_in(key, 0), args.n)
+        heldout = toy_data(args.data, jax.random.fold_in(key, 1), args.n)
+        truth, truth_text = None, f"data={args.data}"
+    else:
+        data = model.sample(jax.random.fold_in(key, 0), truth, args.n)
+        heldout = model.sample(jax.random.fold_in(key, 1), truth, args.n)
     device = str(jax.devices()[0])
     print(f"bayesgen compare: {model!r}, {truth_text}, n={args.n}, seed={args.seed} ({device})")
     cmp = compare(
@@ -278,14 +293,15 @@ def cmd_compare(args) -> int:
         on_result=_progress,
     )
     t = cmp.table
+    shown = cmp.parameters if len(cmp.parameters) <= MAX_SHOWN_PARAMETERS else []
     header = ["method", "side", "Z"]
-    header += [f"{p} [95% interval]" for p in cmp.parameters]
+    header += [f"{p} [95% interval]" for p in shown]
     header += ["held-out loglik", "KSD", "compile s", "run s", "grad evals", "ESS/s", "R-hat"]
     header += ["ok"]
     rows = []
     for _, r in t.iterrows():
         row = [r["method"], r["side"], r["normalizer"].split(":")[0]]
-        row += [_cell(r[p], r[f"{p} lo"], r[f"{p} hi"]) for p in cmp.parameters]
+        row += [_cell(r[p], r[f"{p} lo"], r[f"{p} hi"]) for p in shown]
         ll = f"{r['heldout loglik']:.4f}"
         if r["heldout loglik se"] > 0:
             ll += f" ± {r['heldout loglik se']:.4f}"
@@ -297,6 +313,8 @@ def cmd_compare(args) -> int:
         rows.append(row)
     print()
     print(_table(header, rows))
+    if not shown:
+        print(f"({len(cmp.parameters)} parameters: estimates and intervals are in --json)")
     print("\nhow each method handled Z:")
     for _, r in t.iterrows():
         print(f"  {r['method']}: {r['normalizer']}")
@@ -306,9 +324,15 @@ def cmd_compare(args) -> int:
         cmp.to_json(args.json)
         print(f"wrote {args.json}")
     if args.plot:
-        cmp.plot(args.plot)
+        if getattr(model, "plots_densities", False):
+            cmp.plot_densities(model, data, args.plot)
+        else:
+            cmp.plot(args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+MAX_SHOWN_PARAMETERS = 8  # more and the table shows no per-parameter columns
 
 
 def _methods(text: str | None) -> list[str] | None:
@@ -401,7 +425,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("compare", help="methods of both sides on the same simulated data")
     _add_common(p, n=500, json_what="the comparison", methods=True, draws=1000)
-    p.add_argument("--plot", help="write the estimates-and-intervals plot here (png, pdf, svg)")
+    p.add_argument(
+        "--plot",
+        help="write the estimates-and-intervals plot here (png, pdf, svg); for ebm2d, the "
+        "fitted densities side by side",
+    )
+    p.add_argument(
+        "--data",
+        help="fit a 2-D toy set instead of data simulated from --truth: two_moons, rings or "
+        "gaussian_mixture (models on R^2, e.g. ebm2d)",
+    )
     p.set_defaults(func=cmd_compare)
     p = sub.add_parser("study", help="interval coverage over simulated replicate datasets")
     _add_common(p, n=300, json_what="the study", methods=True, draws=500)

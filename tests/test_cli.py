@@ -50,6 +50,9 @@ def test_simulate_reports_exact_log_z_and_statistics(tmp_path, capsys):
         (["simulate", "vmf", "--shape", "3", "--truth", "mu=1:1:0"], "must be a unit vector"),
         (["simulate", "cmp", "--shape", "3"], "cmp takes no --shape"),
         (["simulate", "cmp", "--truth", "rate=4,nu=-1"], "outside its domain"),
+        (["compare", "ising", "--data", "two_moons"], "for models on R^2"),
+        (["compare", "ebm2d", "--data", "spirals"], "unknown toy data"),
+        (["compare", "ebm2d", "--data", "rings", "--truth", "w3=1"], "exclude each other"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),
     ],
@@ -75,6 +78,17 @@ def test_compare_on_counts(capsys):
     assert main([*args, "--methods", "exact_mle,discrete_fisher"]) == 0
     out = capsys.readouterr().out
     assert "discrete_fisher" in out and "avoided: ratios of f between neighbouring counts" in out
+
+
+def test_compare_a_network_energy_on_two_moons_draws_its_densities(capsys, tmp_path):
+    """`bayesgen compare ebm2d --data two_moons`: the table without per-weight columns (104
+    of them for 8 hidden units) and the fitted densities next to the data."""
+    plot = tmp_path / "densities.png"
+    args = ["compare", "ebm2d", "--shape", "8", "--data", "two_moons", "--n", "300"]
+    assert main([*args, "--methods", "exact_mle,nce", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "data=two_moons" in out and "(104 parameters" in out and "nce" in out
+    assert plot.stat().st_size > 0
 
 
 def test_unwritable_outputs_fail_before_any_work(tmp_path):

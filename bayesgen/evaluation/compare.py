@@ -31,6 +31,7 @@ from bayesgen.evaluation.ksd import kernel_stein_discrepancy
 from bayesgen.frequentist import driver as freq_driver
 from bayesgen.frequentist.base import Estimator
 from bayesgen.normalizers.ais import ais_log_normalizer
+from bayesgen.support import Reals
 
 __all__ = ["JSON_SCHEMA", "Comparison", "applicable_methods", "compare"]
 
@@ -56,8 +57,20 @@ def _resolve(method):
     return side, obj
 
 
-def applicable_methods(model) -> list[str]:
-    """Every method alias of both sides whose ``check`` passes on ``model``."""
+def applicable_methods(model) -> list:
+    """Every method alias of both sides whose ``check`` passes on ``model``; a model that
+    names its own ``default_methods`` (a network energy, where NUTS over hundreds of weights
+    with a quadrature log Z is impractical) gets those of them that apply."""
+    defaults = getattr(model, "default_methods", None)
+    if defaults is not None:
+        out = []
+        for method in defaults:
+            try:
+                _resolve(method)[1].check(model)
+            except (MethodError, IntractableNormalizerError):
+                continue
+            out.append(method)
+        return out
     names = []
     for name in [*freq_driver.ESTIMATORS, *bayes_driver.METHODS]:
         try:
@@ -157,6 +170,17 @@ class Comparison(JsonReport):
             "skipped": self.skipped,
         }
 
+    def plot_densities(self, model, data=None, path=None, points: int = 200):
+        """The fitted densities side by side, p(x) = f(x)/Z on a grid, for a model on R or R²
+        with an exact log Z (the 2-D EBMs): one panel per method (the posterior mean's
+        parameters for the Bayesian side) and one of ``data``. Returns the matplotlib figure
+        and writes it to ``path`` (atomically) when given.
+
+        Raises:
+          MethodError: the model's data are not 1-D or 2-D reals, or its log Z is not exact.
+        """
+        return _plot_densities(self, model, data, path, points)
+
     def plot(self, path=None):
         """Per parameter, each method's estimate and interval against the truth; returns the
         matplotlib figure, and writes it to ``path`` (atomically) when given."""
@@ -199,6 +223,66 @@ class Comparison(JsonReport):
         if path is not None:
             atomic_save_figure(fig, path)
         return fig
+
+
+def _plot_densities(cmp: Comparison, model, data=None, path=None, points: int = 200):
+    """See :meth:`Comparison.plot_densities`."""
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    shape = model.support.event_shape
+    if not (isinstance(model.support, Reals) and shape in ((1,), (2,))):
+        raise MethodError(f"plot_densities draws models on R or R^2; {model!r} is on {shape}")
+    if not model.has_exact_normalizer:
+        raise MethodError(f"plot_densities needs an exact log Z, which {model!r} does not have")
+    x = None if data is None else np.asarray(data)
+    lo, hi = (-3.0, 3.0) if x is None else (float(x.min()) - 0.5, float(x.max()) + 0.5)
+    axis = np.linspace(lo, hi, points)
+    if shape == (2,):
+        mesh = np.stack(np.meshgrid(axis, axis, indexing="xy"), -1).reshape(-1, 2)
+    else:
+        mesh = axis[:, None]
+    mesh_j = jax.numpy.asarray(mesh)
+    panels = []
+    for name, r in cmp.results.items():
+        if r.side == "frequentist":
+            params = {k: jax.numpy.asarray(v) for k, v in r.params.items()}
+        else:
+            params = {k: jax.numpy.asarray(v).mean(axis=(0, 1)) for k, v in r.samples.items()}
+        params = model.check_params(params)
+        log_p = model._log_unnormalized_batch(params, mesh_j) - model.log_normalizer(params)
+        panels.append((name, np.exp(np.asarray(log_p))))
+    count = len(panels) + (x is not None)
+    fig, axes = plt.subplots(1, count, figsize=(3.2 * count, 3.4), squeeze=False)
+    for ax, (name, density) in zip(axes[0], panels, strict=False):
+        if shape == (2,):
+            ax.imshow(
+                density.reshape(points, points),
+                origin="lower",
+                extent=(lo, hi, lo, hi),
+                cmap="viridis",
+                aspect="equal",
+            )
+        else:
+            ax.plot(axis, density)
+            if x is not None:
+                ax.hist(x[:, 0], bins=60, density=True, alpha=0.3, color="k")
+        ax.set_title(name, fontsize="small")
+    if x is not None and shape == (2,):
+        ax = axes[0][-1]
+        ax.scatter(x[:, 0], x[:, 1], s=1, color="k")
+        ax.set(xlim=(lo, hi), ylim=(lo, hi), aspect="equal", title="data")
+    elif x is not None:
+        axes[0][-1].hist(x[:, 0], bins=60, density=True, color="k", alpha=0.5)
+        axes[0][-1].set_title("data", fontsize="small")
+    fig.suptitle(f"{cmp.model}, n = {cmp.n}: fitted densities")
+    fig.tight_layout()
+    if path is not None:
+        atomic_save_figure(fig, path)
+    return fig
 
 
 def _heldout(model, estimate, heldout, key):

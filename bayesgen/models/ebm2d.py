@@ -63,6 +63,7 @@ class EBM2D(Model):
     """
 
     name = "ebm2d"
+    plots_densities = True  # `bayesgen compare --plot` draws the fitted densities
     mcmc_kernel = f"HMC ({HMC_LEAPFROG} leapfrog steps)"
 
     def __init__(
@@ -117,6 +118,17 @@ class EBM2D(Model):
                 )
                 for name, shape in shapes.items()
             )
+
+    @property
+    def default_methods(self) -> list[str] | None:
+        """What ``bg.compare`` runs when no methods are named: for the network, the
+        frequentist fits but plain score matching, whose objective is unbounded below for it
+        (``bg.frequentist.ScoreMatching(curvature_penalty=0.1)`` is bounded); NUTS over its
+        weights, with a quadrature log Z per gradient, would take hours. For the quartic,
+        every applicable method (None)."""
+        if self.energy != "mlp":
+            return None
+        return ["exact_mle", "denoising_score_matching", "nce", "contrastive_divergence"]
 
     def __repr__(self) -> str:
         if self.energy == "mlp":

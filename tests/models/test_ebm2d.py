@@ -129,3 +129,19 @@ def test_score_matching_of_a_network_energy_needs_its_curvature_penalty():
     )
     with pytest.raises(bg.MethodError, match="R\\^d only"):
         bg.fit(bg.models.VonMisesFisher(3), np.eye(3), method)
+
+
+def test_compare_plots_the_fitted_densities_normalised(double_well):
+    """The density panels are p = f/Z: each integrates to 1 over the plotted range (which
+    reaches 0.5 beyond the data), within 1e-3."""
+    model, data = double_well
+    cmp = bg.compare(model, data, methods=["exact_mle", "score_matching"], key=KEY)
+    fig = cmp.plot_densities(model, data)
+    assert [ax.get_title() for ax in fig.axes] == ["exact_mle", "score_matching", "data"]
+    for ax in fig.axes[:2]:
+        x, p = ax.lines[0].get_data()
+        np.testing.assert_allclose(np.trapezoid(p, x), 1.0, atol=1e-3)
+    with pytest.raises(bg.MethodError, match="R or R\\^2"):
+        bg.compare(
+            bg.models.Ising((2, 2)), np.ones((10, 2, 2)), methods=["exact_mle"], key=KEY
+        ).plot_densities(bg.models.Ising((2, 2)))
