@@ -279,6 +279,7 @@ def cmd_compare(args) -> int:
         heldout = model.sample(jax.random.fold_in(key, 1), truth, args.n)
     device = str(jax.devices()[0])
     print(f"bayesgen compare: {model!r}, {truth_text}, n={args.n}, seed={args.seed} ({device})")
+    many = sum(int(np.prod(p.shape)) for p in model.params_spec) > MAX_SHOWN_PARAMETERS
     cmp = compare(
         model,
         data,
@@ -291,6 +292,7 @@ def cmd_compare(args) -> int:
         num_chains=args.chains,
         progress=False,
         on_result=_progress,
+        uncertainty="none" if many else None,  # no columns to show them in
     )
     t = cmp.table
     shown = cmp.parameters if len(cmp.parameters) <= MAX_SHOWN_PARAMETERS else []
@@ -314,7 +316,10 @@ def cmd_compare(args) -> int:
     print()
     print(_table(header, rows))
     if not shown:
-        print(f"({len(cmp.parameters)} parameters: estimates and intervals are in --json)")
+        print(
+            f"({len(cmp.parameters)} parameters: estimates are in --json; frequentist "
+            "standard errors were not computed)"
+        )
     print("\nhow each method handled Z:")
     for _, r in t.iterrows():
         print(f"  {r['method']}: {r['normalizer']}")

@@ -311,6 +311,7 @@ def compare(
     num_chains: int = 4,
     progress=None,
     on_result=None,
+    uncertainty: str | None = None,
 ) -> Comparison:
     """Run ``methods`` (aliases or configured objects, from either side; default: every
     applicable one) on the same ``data`` and tabulate how each did.
@@ -326,6 +327,9 @@ def compare(
       progress: passed to both drivers.
       on_result: called as ``on_result(name, result_or_None, seconds)`` after each method
         (the CLI shows progress with it).
+      uncertainty: passed to :func:`bayesgen.fit` (``"none"`` skips the frequentist
+        standard errors: for hundreds of parameters a sandwich or a bootstrap costs minutes,
+        and the intervals are NaN); None: each estimator's default.
 
     Raises:
       MethodError: an unknown method name (methods that do not apply are skipped instead).
@@ -356,7 +360,8 @@ def compare(
             continue
         t0 = time.perf_counter()
         if side == "frequentist":
-            r = freq_driver.fit(model, data, method, key=k, progress=progress)
+            extra = {} if uncertainty is None else {"uncertainty": uncertainty}
+            r = freq_driver.fit(model, data, method, key=k, progress=progress, **extra)
             estimate, interval = r.params, r.interval(level)
         else:
             r = bayes_driver.sample_posterior(
