@@ -62,23 +62,15 @@ def applicable_methods(model) -> list:
     names its own ``default_methods`` (a network energy, where NUTS over hundreds of weights
     with a quadrature log Z is impractical) gets those of them that apply."""
     defaults = getattr(model, "default_methods", None)
-    if defaults is not None:
-        out = []
-        for method in defaults:
-            try:
-                _resolve(method)[1].check(model)
-            except (MethodError, IntractableNormalizerError):
-                continue
-            out.append(method)
-        return out
-    names = []
-    for name in [*freq_driver.ESTIMATORS, *bayes_driver.METHODS]:
+    candidates = [*freq_driver.ESTIMATORS, *bayes_driver.METHODS] if defaults is None else defaults
+    out = []
+    for method in candidates:
         try:
-            _resolve(name)[1].check(model)
+            _resolve(method)[1].check(model)
         except (MethodError, IntractableNormalizerError):
             continue
-        names.append(name)
-    return names
+        out.append(method)
+    return out
 
 
 def _flat_columns(params: dict, symmetric=(), batch_ndim: int = 0) -> dict:

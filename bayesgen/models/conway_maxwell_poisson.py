@@ -37,7 +37,7 @@ from numpyro.distributions import constraints
 
 from bayesgen.errors import ParameterError
 from bayesgen.model import Model, ParamSpec
-from bayesgen.normalizers.series import cmp_log_normalizer
+from bayesgen.normalizers.series import cmp_log_normalizer, largest_term
 from bayesgen.support import Counts
 
 __all__ = ["ConwayMaxwellPoisson"]
@@ -154,7 +154,7 @@ def _envelope(rate, nu):
     def log_t(j):
         return j * log_rate - nu * jax.lax.lgamma(j + 1.0)
 
-    mode = jnp.floor(jnp.exp(jnp.minimum(log_rate / nu, jnp.log(2.0**50))))
+    mode = largest_term(log_rate, nu)
     width = jnp.maximum(1.0, jnp.ceil(jnp.sqrt((mode + 0.5) / nu)))
     top = jnp.max(log_t(jnp.maximum(mode + jnp.array([-1.0, 0.0, 1.0]), 0.0)))
     lo = jnp.maximum(mode - jnp.stack([1.0, width, 1.0, width]), 0.0)

@@ -44,7 +44,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["MAX_LOG_BOUND", "NUM_TERMS", "Series", "cmp_log_normalizer", "cmp_series"]
+__all__ = [
+    "MAX_LOG_BOUND",
+    "NUM_TERMS",
+    "Series",
+    "cmp_log_normalizer",
+    "cmp_series",
+    "largest_term",
+]
 
 NUM_TERMS = 2048  # terms evaluated per log Z (a static shape)
 WINDOW_SDS = 40.0  # the window spans this many standard deviations of the terms, or more
@@ -52,14 +59,17 @@ MAX_LOG_BOUND = -30.0  # log Z is NaN where the terms left out may exceed e^-30 
 MAX_LOG_MODE = math.log(2.0**50)  # the largest term's index must be an exact float64 integer
 
 
+def largest_term(log_rate, nu):
+    """j* = ⌊λ^{1/ν}⌋, where the terms peak (from log λ), capped at 2^50 where j would no
+    longer be an exact float64 integer (log Z is then NaN, see :func:`cmp_series`)."""
+    return jnp.floor(jnp.exp(jnp.minimum(log_rate / nu, MAX_LOG_MODE)))
+
+
 def _window(log_rate, nu, num_terms: int):
     """(first index a, stride s) of the window, as floats, from the parameters (no
     gradient: the window is a choice, not a function to differentiate)."""
     log_rate, nu = jax.lax.stop_gradient(log_rate), jax.lax.stop_gradient(nu)
-    # j* = ⌊λ^{1/ν}⌋, capped where j would no longer be an exact float64 integer (and
-    # log Z is then NaN, see cmp_series).
-    log_mode = jnp.minimum(log_rate / nu, MAX_LOG_MODE)
-    mode = jnp.floor(jnp.exp(log_mode))
+    mode = largest_term(log_rate, nu)
     sd = jnp.sqrt((mode + 0.5) / nu)
     stride = jnp.maximum(1.0, jnp.ceil(WINDOW_SDS * sd / num_terms))
     start = mode - stride * (num_terms // 2)
