@@ -258,7 +258,7 @@ def cmd_compare(args) -> int:
     jax, model, truth, truth_text = _model_and_truth(args, 2)
     from bayesgen.evaluation import compare
 
-    methods = _methods(args.methods)
+    methods = _methods(args.methods, model)
     key = jax.random.key(args.seed)
     if args.data:
         from bayesgen.models.ebm2d import toy_data
@@ -340,17 +340,22 @@ def cmd_compare(args) -> int:
 MAX_SHOWN_PARAMETERS = 8  # more and the table shows no per-parameter columns
 
 
-def _methods(text: str | None) -> list[str] | None:
+def _methods(text: str | None, model) -> list | None:
+    """The methods named in ``--methods``; a name the model configures in its
+    ``default_methods`` (the network energy's schedules) is that configured estimator."""
     if not text:
         return None
-    return [m.strip() for m in text.split(",") if m.strip()]
+    configured = {
+        m.name: m for m in getattr(model, "default_methods", None) or () if not isinstance(m, str)
+    }
+    return [configured.get(m.strip(), m.strip()) for m in text.split(",") if m.strip()]
 
 
 def cmd_study(args) -> int:
     jax, model, truth, truth_text = _model_and_truth(args, 2)
     from bayesgen.evaluation import applicable_methods, coverage_study
 
-    methods = _methods(args.methods) or applicable_methods(model)
+    methods = _methods(args.methods, model) or applicable_methods(model)
     device = str(jax.devices()[0])
     print(
         f"bayesgen study: {model!r}, {truth_text}, n={args.n}, {args.replicates} replicates, "

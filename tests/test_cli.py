@@ -82,13 +82,16 @@ def test_compare_on_counts(capsys):
 
 def test_compare_a_network_energy_on_two_moons_draws_its_densities(capsys, tmp_path):
     """`bayesgen compare ebm2d --data two_moons`: the table without per-weight columns (104
-    of them for 8 hidden units) and the fitted densities next to the data."""
-    plot = tmp_path / "densities.png"
+    of them for 8 hidden units) and the fitted densities next to the data. A method the
+    network configures (``EBM2D.default_methods``) runs as configured."""
+    plot, report = tmp_path / "densities.png", tmp_path / "cmp.json"
     args = ["compare", "ebm2d", "--shape", "8", "--data", "two_moons", "--n", "300"]
-    assert main([*args, "--methods", "exact_mle,nce", "--plot", str(plot)]) == 0
+    assert main([*args, "--methods", "nce", "--plot", str(plot), "--json", str(report)]) == 0
     out = capsys.readouterr().out
     assert "data=two_moons" in out and "(104 parameters" in out and "nce" in out
     assert plot.stat().st_size > 0
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["grad evals"] == 300  # NCE(num_steps=300), not the default 100
 
 
 def test_unwritable_outputs_fail_before_any_work(tmp_path):

@@ -1,6 +1,6 @@
 """The frequentist side: one optax fit driver and the estimators, one file each."""
 
-from bayesgen.frequentist.base import Estimator
+from bayesgen.frequentist.base import Estimator, adam_cosine
 from bayesgen.frequentist.contrastive_divergence import ContrastiveDivergence
 from bayesgen.frequentist.denoising_score_matching import DenoisingScoreMatching
 from bayesgen.frequentist.discrete_fisher import DiscreteFisher
@@ -28,6 +28,7 @@ __all__ = [
     "Replicates",
     "ScoreMatching",
     "SlicedScoreMatching",
+    "adam_cosine",
     "fit",
     "fit_replicates",
 ]

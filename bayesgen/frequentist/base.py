@@ -19,7 +19,8 @@ Two optional hooks cover the estimators that carry more than the model's paramet
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import jax
 import optax
@@ -30,6 +31,7 @@ from bayesgen.support import Counts, Reals, Sphere
 
 __all__ = [
     "Estimator",
+    "adam_cosine",
     "bijections",
     "constrain",
     "lbfgs",
@@ -54,6 +56,13 @@ def z_free_alternatives(model) -> str:
 
 
 @functools.cache
+def adam_cosine(learning_rate: float, num_steps: int) -> optax.GradientTransformation:
+    """Adam whose learning rate decays from ``learning_rate`` to 2% of it over ``num_steps``
+    (the same object for the same arguments, so fits that use it share compiled code)."""
+    return optax.adam(optax.cosine_decay_schedule(learning_rate, num_steps, 0.02))
+
+
+@functools.cache
 def lbfgs() -> optax.GradientTransformationExtraArgs:
     """The default optimiser (L-BFGS) of deterministic, smooth objectives (one shared instance, so
     fits that use it share compiled code)."""
@@ -62,7 +71,24 @@ def lbfgs() -> optax.GradientTransformationExtraArgs:
 
 @dataclass(frozen=True)
 class Estimator:
-    """Base class. Subclasses set ``name``, ``normalizer`` and implement ``per_datum_loss``."""
+    """Base class. Subclasses set ``name``, ``normalizer`` and implement ``per_datum_loss``.
+
+    Every estimator also takes two keyword-only options, its schedule, so that a configured
+    estimator fits the same way wherever it is run (``bg.fit``, ``bg.compare``, studies, a
+    model's ``default_methods``, the CLI): ``num_steps`` (None: the estimator's
+    ``default_num_steps``) and ``optimizer`` (None: :meth:`default_optimizer`), an optax
+    transformation or a function of the number of steps that returns one, so that a decaying
+    learning rate follows ``num_steps`` (``functools.partial(adam_cosine, 0.01)``). The
+    ``num_steps`` and ``optimizer`` arguments of :func:`bayesgen.fit` take precedence over
+    both. Both are part of the estimator's identity, and compiled loops are cached on it: pass
+    the same optimizer object (module-level, or from the cached :func:`adam_cosine`) to fits
+    that should share compiled code.
+    """
+
+    num_steps: int | None = field(default=None, kw_only=True)
+    optimizer: optax.GradientTransformation | Callable | None = field(
+        default=None, kw_only=True, repr=False
+    )
 
     name = "estimator"
     normalizer = ""

@@ -26,21 +26,13 @@ Computation 18.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from bayesgen.frequentist.base import Estimator, unsupported
-
-
-@functools.cache
-def _adam_cosine(learning_rate: float, num_steps: int) -> optax.GradientTransformation:
-    """Adam whose learning rate decays from ``learning_rate`` to 2% of it over the fit."""
-    return optax.adam(optax.cosine_decay_schedule(learning_rate, num_steps, 0.02))
+from bayesgen.frequentist.base import Estimator, adam_cosine, unsupported
 
 
 def require_markov_kernel(estimator, model) -> None:
@@ -81,7 +73,7 @@ class ContrastiveDivergence(Estimator):
     default_num_steps = 1000
 
     def default_optimizer(self, num_steps):
-        return _adam_cosine(self.learning_rate, num_steps)
+        return adam_cosine(self.learning_rate, num_steps)
 
     def describe_normalizer(self, model) -> str:
         chains = "persistent chains" if self.persistent else "chains started at the data"

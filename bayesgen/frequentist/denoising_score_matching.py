@@ -35,6 +35,7 @@ class DenoisingScoreMatching(ScoreMatching):
 
     noise_scale: float = 0.05
     num_noise: int = 1
+    takes_curvature_penalty = False
     name = "denoising_score_matching"
     # Euclidean; first derivatives only, so a density with kinks (ICA) is fine
     applies_to = staticmethod(lambda model: isinstance(model.support, Reals))

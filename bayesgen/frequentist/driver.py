@@ -318,7 +318,14 @@ def _setup(model, method, key, optimizer, num_steps):
     est = resolve(method)
     est.check(model)
     key = jax.random.key(0) if key is None else key
-    num_steps = int(num_steps or est.default_num_steps)
+    num_steps = next(n for n in (num_steps, est.num_steps, est.default_num_steps) if n is not None)
+    if isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 1:
+        raise MethodError(f"num_steps must be a positive integer; got {num_steps!r}")
+    num_steps = int(num_steps)
+    if optimizer is None:
+        optimizer = est.optimizer
+        if callable(optimizer):  # a schedule that follows the number of steps
+            optimizer = optimizer(num_steps)
     return est, key, optimizer or est.default_optimizer(num_steps), num_steps
 
 
@@ -344,9 +351,11 @@ def fit(
       method: a string alias (``"exact_mle"``, ``"pseudo_likelihood"``, ...; see
         ``ESTIMATORS``) or a configured estimator object.
       key: PRNG key (mini-batches, samplers, noise); ``jax.random.key(0)`` if None.
-      optimizer: an optax transformation; default per estimator (L-BFGS for smooth
-        deterministic objectives, Adam for contrastive divergence).
-      num_steps: optimiser steps; default per estimator.
+      optimizer: an optax transformation; default: the estimator's ``optimizer`` option
+        (called with the number of steps if it is a function), else its default (L-BFGS
+        for smooth deterministic objectives, Adam for contrastive divergence).
+      num_steps: optimiser steps; default: the estimator's ``num_steps`` option, else its
+        default.
       batch_size: mini-batch size; full batch if None.
       init: starting params; zeros in unconstrained space if None.
       progress: show progress on stderr; default: when stderr is a terminal.

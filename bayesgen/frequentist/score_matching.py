@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bayesgen import losses
+from bayesgen.errors import MethodError
 from bayesgen.frequentist.base import Estimator, unsupported, z_free_alternatives
 from bayesgen.support import Reals
 
@@ -36,8 +37,16 @@ class ScoreMatching(Estimator):
     name = "score_matching"
     normalizer = "avoided: scores in x only"
     applies_to = staticmethod(losses.score_matching_applies)
+    takes_curvature_penalty = True  # the sliced and denoising variants inherit the field only
 
     def check(self, model) -> None:
+        if self.curvature_penalty and not self.takes_curvature_penalty:
+            raise MethodError(
+                f"{self.name} takes no curvature_penalty (it is score_matching's option); "
+                f"leave it at 0"
+            )
+        if self.curvature_penalty < 0:
+            raise MethodError(f"curvature_penalty must be >= 0; got {self.curvature_penalty}")
         if not self.applies_to(model):
             why = (
                 f"its density is not smooth ({model!r})"

@@ -28,6 +28,7 @@ class SlicedScoreMatching(ScoreMatching):
     """Sliced score matching with ``num_projections`` Gaussian directions per datum."""
 
     num_projections: int = 4
+    takes_curvature_penalty = False
     name = "sliced_score_matching"
     # Euclidean, and second derivatives (Hessian-vector products): a smooth density
     applies_to = staticmethod(lambda model: isinstance(model.support, Reals) and model.smooth)

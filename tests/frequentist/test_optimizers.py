@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 import optax
+import pytest
 
 import bayesgen as bg
 from bayesgen.frequentist import PseudoLikelihood
@@ -28,3 +29,40 @@ def test_adam_reaches_the_lbfgs_optimum_and_is_not_recompiled():
     assert len(traces) == n_traces  # same optimiser object, same shapes: no retrace
     np.testing.assert_allclose(first.params["beta"], ref.params["beta"], atol=1e-4)
     np.testing.assert_allclose(first.params["h"], ref.params["h"], atol=1e-4)
+
+
+def test_a_configured_estimator_carries_its_schedule():
+    """``num_steps`` and ``optimizer`` given to the estimator are used wherever it runs
+    (here ``bg.fit`` and ``bg.compare``); ``bg.fit``'s own arguments override them."""
+    data = MODEL.sample(jax.random.key(0), TRUTH, 300)
+    frozen = optax.sgd(0.0)  # never moves: the fit ends where it started
+    est = bg.frequentist.ContrastiveDivergence(num_steps=40, optimizer=frozen)
+    fit = bg.fit(MODEL, data, est, uncertainty="none")
+    assert len(fit.loss_trace) == 40
+    np.testing.assert_allclose(fit.params["beta"], 0.0)
+    fit = bg.fit(MODEL, data, est, num_steps=25, optimizer=optax.adam(0.05), uncertainty="none")
+    assert len(fit.loss_trace) == 25 and float(fit.params["beta"]) != 0.0
+    cmp = bg.compare(MODEL, data, methods=[est], uncertainty="none")
+    assert cmp.table["grad evals"].tolist() == [40]
+    assert est == bg.frequentist.ContrastiveDivergence(num_steps=40, optimizer=frozen)
+    assert hash(est) == hash(bg.frequentist.ContrastiveDivergence(num_steps=40, optimizer=frozen))
+    assert PseudoLikelihood() == PseudoLikelihood(num_steps=None)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(bg.MethodError, match="num_steps must be a positive integer"):
+            bg.fit(MODEL, data, PseudoLikelihood(num_steps=bad))
+
+
+def test_an_optimizer_option_that_is_a_function_follows_the_number_of_steps():
+    """``optimizer=f`` is called with the fit's number of steps (its own, or ``bg.fit``'s):
+    a decaying schedule decays over the fit actually run."""
+    data = MODEL.sample(jax.random.key(0), TRUTH, 300)
+    seen = []
+
+    def schedule(num_steps):
+        seen.append(num_steps)
+        return bg.frequentist.adam_cosine(0.05, num_steps)
+
+    est = PseudoLikelihood(num_steps=50, optimizer=schedule)
+    bg.fit(MODEL, data, est, uncertainty="none")
+    bg.fit(MODEL, data, est, num_steps=20, uncertainty="none")
+    assert seen == [50, 20]
