@@ -88,8 +88,10 @@ def score_matching(model, params, x, curvature_penalty=0.0):
     score = jax.grad(log_f)
     basis = jnp.eye(flat.size, dtype=flat.dtype)
     hess_diag = jax.vmap(lambda e: jnp.vdot(e, jax.jvp(score, (flat,), (e,))[1]))(basis)
-    penalty = curvature_penalty * jnp.sum(hess_diag**2)
-    return jnp.sum(hess_diag) + 0.5 * jnp.sum(score(flat) ** 2) + penalty
+    loss = jnp.sum(hess_diag) + 0.5 * jnp.sum(score(flat) ** 2)
+    if curvature_penalty:  # a Python float: decided when traced
+        loss = loss + curvature_penalty * jnp.sum(hess_diag**2)
+    return loss
 
 
 def score_matching_applies(model) -> bool:

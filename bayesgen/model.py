@@ -73,6 +73,10 @@ class Model:
         or ``None`` when it cannot be (then :meth:`log_normalizer` raises).
       sampler: how :meth:`sample` draws data, in words.
       smooth: whether log f is twice differentiable in x (score matching needs it).
+      default_methods: what ``bg.compare`` runs when no methods are named (aliases or
+        configured method objects); None: every method that applies.
+      plots_densities: ``bayesgen compare --plot`` draws the fitted densities (models on R
+        or R² with a quadrature log Z) instead of the estimates.
     """
 
     name: str = "model"
@@ -81,6 +85,8 @@ class Model:
     normalizer: str | None = None
     sampler: str = ""
     smooth: bool = True
+    default_methods: list | None = None
+    plots_densities: bool = False
 
     def __init__(self) -> None:
         self._prior_overrides: dict[str, Distribution] = {}

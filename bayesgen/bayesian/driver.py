@@ -84,6 +84,10 @@ class PosteriorResult:
             for k, v in self.samples.items()
         }
 
+    def mean(self) -> dict:
+        """Posterior means ``{name: array (*shape)}`` over every chain and draw."""
+        return {k: np.asarray(v).mean(axis=(0, 1)) for k, v in self.samples.items()}
+
     def to_arviz(self):
         """An ArviZ DataTree: posterior, sample_stats, observed_data, log_likelihood (where
         Z is exact); attributes record the method, side, normaliser handling, timing and

@@ -61,7 +61,7 @@ def applicable_methods(model) -> list:
     """Every method alias of both sides whose ``check`` passes on ``model``; a model that
     names its own ``default_methods`` (a network energy, where NUTS over hundreds of weights
     with a quadrature log Z is impractical) gets those of them that apply."""
-    defaults = getattr(model, "default_methods", None)
+    defaults = model.default_methods
     candidates = [*freq_driver.ESTIMATORS, *bayes_driver.METHODS] if defaults is None else defaults
     out = []
     for method in candidates:
@@ -240,11 +240,7 @@ def _plot_densities(cmp: Comparison, model, data=None, path=None, points: int = 
     mesh_j = jax.numpy.asarray(mesh)
     panels = []
     for name, r in cmp.results.items():
-        if r.side == "frequentist":
-            params = {k: jax.numpy.asarray(v) for k, v in r.params.items()}
-        else:
-            params = {k: jax.numpy.asarray(v).mean(axis=(0, 1)) for k, v in r.samples.items()}
-        params = model.check_params(params)
+        params = model.check_params(r.params if r.side == "frequentist" else r.mean())
         log_p = model._log_unnormalized_batch(params, mesh_j) - model.log_normalizer(params)
         panels.append((name, np.exp(np.asarray(log_p))))
     count = len(panels) + (x is not None)
@@ -352,8 +348,9 @@ def compare(
             continue
         t0 = time.perf_counter()
         if side == "frequentist":
-            extra = {} if uncertainty is None else {"uncertainty": uncertainty}
-            r = freq_driver.fit(model, data, method, key=k, progress=progress, **extra)
+            r = freq_driver.fit(
+                model, data, method, key=k, progress=progress, uncertainty=uncertainty
+            )
             estimate, interval = r.params, r.interval(level)
         else:
             r = bayes_driver.sample_posterior(
@@ -366,7 +363,7 @@ def compare(
                 num_chains=num_chains,
                 progress=progress,
             )
-            estimate = {n: v.mean(axis=(0, 1)) for n, v in r.samples.items()}
+            estimate = r.mean()
             interval = r.interval(level)
         wall = time.perf_counter() - t0
         results[label] = r

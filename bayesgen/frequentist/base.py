@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 import jax
 import optax
 
+from bayesgen import losses
 from bayesgen.errors import unsupported
 from bayesgen.model import bijections, constrain, unconstrain
-from bayesgen.support import Counts, Reals, Sphere
+from bayesgen.support import Reals
 
 __all__ = [
     "Estimator",
@@ -46,9 +47,9 @@ def z_free_alternatives(model) -> str:
     support = model.support
     if support.two_valued:
         return "pseudo_likelihood or ratio_matching"
-    if isinstance(support, Counts):
+    if losses.discrete_fisher_applies(model):
         return "discrete_fisher"
-    if isinstance(support, Reals | Sphere) and model.smooth:
+    if losses.score_matching_applies(model):
         return "score_matching or nce"
     if isinstance(support, Reals):
         return "nce or denoising_score_matching"

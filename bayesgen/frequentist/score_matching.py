@@ -60,6 +60,4 @@ class ScoreMatching(Estimator):
             )
 
     def per_datum_loss(self, model, params, x, key, state):
-        if self.curvature_penalty:
-            return losses.score_matching(model, params, x, self.curvature_penalty)
-        return losses.score_matching(model, params, x)
+        return losses.score_matching(model, params, x, self.curvature_penalty)

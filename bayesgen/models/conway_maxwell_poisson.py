@@ -36,7 +36,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
 from bayesgen.errors import ParameterError
-from bayesgen.model import Model, ParamSpec
+from bayesgen.model import Model, ParamSpec, _is_traced
 from bayesgen.normalizers.series import cmp_log_normalizer, largest_term
 from bayesgen.support import Counts
 
@@ -46,7 +46,7 @@ POOL_FACTOR = 1.3  # proposals per draw in each round (acceptance is 0.6-1)
 MAX_ROUNDS = 200  # each accepts at least 0.35 x 1.3 n proposals on average
 # Beyond a largest term at j = 1e11, float64 resolves log t_j - log t_mode only to about
 # 1e-4 (0.2 at 1e14): draws there are NaN rather than inexact.
-MAX_LOG_MODE = math.log(1e11)
+MAX_LOG_SAMPLED_MODE = math.log(1e11)
 
 
 class ConwayMaxwellPoisson(Model):
@@ -113,7 +113,7 @@ class ConwayMaxwellPoisson(Model):
           ParameterError: (λ, ν) outside the series' domain, where it returns NaN.
         """
         value = super().log_normalizer(params)
-        if not isinstance(value, jax.core.Tracer) and jnp.isnan(value):
+        if not _is_traced(value) and jnp.isnan(value):
             p = self.check_params(params)
             raise ParameterError(
                 f"the CMP series cannot sum Z at rate={float(p['rate']):g}, "
@@ -221,6 +221,6 @@ def _draws(key, rate, nu, n: int):
         return x, jnp.minimum(filled + jnp.sum(accept), n), r + 1
 
     bad = ~(jnp.isfinite(rate) & jnp.isfinite(nu) & (rate > 0) & (nu > 0))
-    bad = bad | (jnp.log(rate) / nu > MAX_LOG_MODE)  # float64 cannot resolve the terms there
+    bad = bad | (jnp.log(rate) / nu > MAX_LOG_SAMPLED_MODE)  # float64 cannot resolve terms
     start = (jnp.full((n,), jnp.nan, dtype), jnp.where(bad, n, 0), 0)
     return jax.lax.while_loop(cond, body, start)[0]

@@ -47,7 +47,7 @@ from bayesgen.model import Model, ParamSpec
 from bayesgen.samplers import hmc, tabulated
 from bayesgen.support import Reals
 
-__all__ = ["BASE_SCALE", "EBM2D", "TOY_DATA", "toy_data", "two_moons_component"]
+__all__ = ["BASE_SCALE", "EBM2D", "TOY_DATA", "TOY_NOISE", "toy_data", "two_moons_component"]
 
 BASE_SCALE = 2.0  # s: the MLP energy's Gaussian base, log f ⊃ -‖x‖²/(2 s²)
 ENERGIES = ("mlp", "quartic")
@@ -218,18 +218,21 @@ class EBM2D(Model):
         log_f = jax.vmap(self._log_unnormalized, (None, 0))(params, nodes)
         return log_f.reshape((self.grid + 1,) * self.dim), h
 
-    def _log_normalizer(self, params):
-        log_f, h = self._log_f_grid(params)
+    def _trapezoid(self, log_f, h):
+        """log of the trapezoid sum of exp(log_f) on a grid of spacing h (the edge nodes'
+        half weights dropped: f is negligible there)."""
         return self.dim * math.log(h) + jax.nn.logsumexp(log_f)
+
+    def _log_normalizer(self, params):
+        return self._trapezoid(*self._log_f_grid(params))
 
     def quadrature(self, params) -> tuple[jax.Array, jax.Array]:
         """``(log Z, error estimate)``; see the module docstring for what the estimate adds."""
         params = self.check_params(params)
         log_f, h = self._log_f_grid(params)
-        log_z = self.dim * math.log(h) + jax.nn.logsumexp(log_f)
+        log_z = self._trapezoid(log_f, h)
         coarse = log_f[(slice(None, None, 2),) * self.dim]
-        log_z_coarse = self.dim * math.log(2.0 * h) + jax.nn.logsumexp(coarse)
-        error = jnp.abs(log_z - log_z_coarse)
+        error = jnp.abs(log_z - self._trapezoid(coarse, 2.0 * h))
         if self.energy == "mlp":
             s, d = BASE_SCALE, self.dim
             log_outside = (
@@ -239,13 +242,18 @@ class EBM2D(Model):
                 + jax.scipy.stats.norm.logcdf(-self.box / s)
             )
             return log_z, error + jnp.exp(log_outside - log_z)
-        edge = jnp.ones_like(log_f, bool)
-        inner = (slice(1, -1),) * self.dim
-        edge = edge.at[inner].set(False)
-        edge_mass = jnp.exp(
-            self.dim * math.log(h) + jax.nn.logsumexp(jnp.where(edge, log_f, -jnp.inf)) - log_z
-        )
+        edge = jnp.ones_like(log_f, bool).at[(slice(1, -1),) * self.dim].set(False)
+        edge_mass = jnp.exp(self._trapezoid(jnp.where(edge, log_f, -jnp.inf), h) - log_z)
         return log_z, error + edge_mass
+
+    def region_masses(self, params, label, num_regions: int) -> jax.Array:
+        """The model's probability of each of ``num_regions`` regions of the plane, by the
+        quadrature grid: ``label`` maps points (shape (m, dim)) to region indices 0 ..
+        num_regions - 1 (e.g. :func:`two_moons_component`). Sums to 1."""
+        log_f, _ = self._log_f_grid(self.check_params(params))
+        nodes, _ = self._nodes(log_f.dtype)
+        weights = jax.nn.softmax(log_f.reshape(-1))
+        return jnp.zeros(num_regions, weights.dtype).at[label(nodes)].add(weights)
 
     # -- simulation --------------------------------------------------------------------
     def _sample(self, key, params, n):
@@ -327,7 +335,10 @@ def two_moons_component(x) -> jax.Array:
 TOY_DATA = {"two_moons": _two_moons, "rings": _rings, "gaussian_mixture": _gaussian_mixture}
 
 
-def toy_data(name: str, key, n: int, noise: float = 0.1) -> jax.Array:
+TOY_NOISE = 0.1  # the toy sets' default Gaussian noise (a moon's cross-section sd)
+
+
+def toy_data(name: str, key, n: int, noise: float = TOY_NOISE) -> jax.Array:
     """``n`` points of a 2-D toy set: ``"two_moons"``, ``"rings"`` (radii 1 and 2) or
     ``"gaussian_mixture"`` (8 components on a circle of radius 2), with Gaussian ``noise``."""
     if name not in TOY_DATA:

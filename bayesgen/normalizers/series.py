@@ -57,6 +57,7 @@ NUM_TERMS = 2048  # terms evaluated per log Z (a static shape)
 WINDOW_SDS = 40.0  # the window spans this many standard deviations of the terms, or more
 MAX_LOG_BOUND = -30.0  # log Z is NaN where the terms left out may exceed e^-30 of Z
 MAX_LOG_MODE = math.log(2.0**50)  # the largest term's index must be an exact float64 integer
+MAX_LOG_T0 = -40.0  # a strided window may start at j = 0 only where t_0 is below e^-40 of Z
 
 
 def largest_term(log_rate, nu):
@@ -116,7 +117,7 @@ def cmp_series(rate, nu, num_terms: int = NUM_TERMS) -> Series:
     lower = jnp.where(first > 0, jnp.where(log_q < 0, lower, jnp.inf), -jnp.inf)
     log_bound = jax.lax.stop_gradient(jnp.logaddexp(upper, lower) - log_z)
     # a strided window that reaches j = 0 is exact only where t_0 = 1 is negligible
-    negligible_at_zero = jax.lax.stop_gradient(jnp.log(stride) - log_z) < -40.0
+    negligible_at_zero = jax.lax.stop_gradient(jnp.log(stride) - log_z) < MAX_LOG_T0
     valid = (
         (log_bound < MAX_LOG_BOUND)
         & (clear_of_zero | negligible_at_zero)

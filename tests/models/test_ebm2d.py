@@ -11,7 +11,7 @@ import pytest
 from scipy import integrate
 
 import bayesgen as bg
-from bayesgen.models.ebm2d import toy_data, two_moons_component
+from bayesgen.models.ebm2d import TOY_NOISE, toy_data, two_moons_component
 
 KEY = jax.random.key(0)
 
@@ -63,6 +63,28 @@ def test_mlp_error_estimate_bounds_the_error_of_a_coarse_grid():
     value, err = integrate.dblquad(f, -12, 12, -12, 12, epsabs=0, epsrel=1e-9)
     assert err < 1e-7 * value
     np.testing.assert_allclose(float(log_z_fine), math.log(value), rtol=1e-7)
+
+
+def test_region_masses_match_scipy_on_a_half_plane():
+    """P(x₁ > 0) of the 2-D double well from the grid (nodes on x₁ = 0 counted half, as the
+    trapezoid rule weighs them) against scipy's dblquad, within twice the Euler–Maclaurin
+    error of the cut at x₁ = 0, h²/12 ∫ ∂₁f(0, y) dy / Z (the rule is only second order
+    where the region ends inside the density)."""
+    model = bg.models.EBM2D("quartic", dim=2)
+    params = model.default_truth
+    a, t = float(params["a"]), np.asarray(params["theta"])
+
+    def f(y, x):
+        return math.exp(-a * (x**4 + y**4) + t @ np.array([x, y, x * x, x * y, y * y]))
+
+    half, _ = integrate.dblquad(f, 0, 6, -6, 6, epsabs=0, epsrel=1e-11)
+    whole, _ = integrate.dblquad(f, -6, 6, -6, 6, epsabs=0, epsrel=1e-11)
+    slope, _ = integrate.quad(lambda y: f(y, 0.0) * (t[0] + t[3] * y), -6, 6, epsrel=1e-11)
+    h = 2 * model.box / model.grid
+    masses = model.region_masses(params, lambda x: jnp.sign(x[:, 0]).astype(int) + 1, 3)
+    np.testing.assert_allclose(float(jnp.sum(masses)), 1.0, rtol=1e-12)
+    error = abs(float(masses[2] + masses[1] / 2) - half / whole)
+    assert error <= 2 * h * h / 12 * abs(slope) / whole, error
 
 
 def test_grid_sampler_has_the_models_moments():
@@ -206,8 +228,7 @@ def test_network_energy_on_two_moons_each_method_within_margin_of_exact_mle():
         "denoising_score_matching",
         "score_matching",
     ]
-    nodes = model._nodes(jnp.float64)[0]
-    moon_nodes, moon_test = two_moons_component(nodes), np.asarray(two_moons_component(test))
+    moon_test = np.asarray(two_moons_component(test))
     heldout, given_moon, train_ll = {}, {}, {}
     for name, fit in cmp.results.items():
         params = model.check_params(fit.params)
@@ -215,9 +236,8 @@ def test_network_energy_on_two_moons_each_method_within_margin_of_exact_mle():
         assert abs(float(log_z - fine.log_normalizer(params))) < 1e-3, name
         heldout[name] = np.asarray(model._log_unnormalized_batch(params, test) - log_z)
         train_ll[name] = float(jnp.mean(model._log_unnormalized_batch(params, train)) - log_z)
-        weights = jax.nn.softmax(model._log_f_grid(params)[0].reshape(-1))
-        upper = float(jnp.sum(jnp.where(moon_nodes == 0, weights, 0.0)))
-        given_moon[name] = heldout[name] - np.log(np.where(moon_test == 0, upper, 1 - upper))
+        moon_mass = np.asarray(model.region_masses(params, two_moons_component, 2))
+        given_moon[name] = heldout[name] - np.log(moon_mass[moon_test])
         row = cmp.table.set_index("method").loc[name]
         np.testing.assert_allclose(row["heldout loglik"], heldout[name].mean(), rtol=1e-12)
 
@@ -227,8 +247,9 @@ def test_network_energy_on_two_moons_each_method_within_margin_of_exact_mle():
     report = {n: (round(gap(heldout, n), 4), round(gap(given_moon, n), 4)) for n in heldout}
     for name in ("nce", "contrastive_divergence"):
         assert abs(gap(heldout, name)) <= MARGIN, report
-    sigma = 0.1 * float(jnp.mean(jnp.std(train, axis=0)))  # DSM's noise (noise_scale 0.1)
-    ratio = sigma**2 / (0.1**2 + sigma**2)
+    (dsm,) = [m for m in model.default_methods if m.name == "denoising_score_matching"]
+    sigma = float(dsm.init_state(model, None, train, KEY))  # the noise scale it fitted with
+    ratio = sigma**2 / (TOY_NOISE**2 + sigma**2)
     smoothing = 0.5 * (-math.log1p(-ratio) - ratio)  # KL(N(0, s²) || N(0, s² + σ²))
     assert abs(gap(heldout, "denoising_score_matching") + smoothing) <= MARGIN, (smoothing, report)
     assert abs(gap(given_moon, "score_matching")) <= MARGIN, report
