@@ -89,13 +89,13 @@ def _setup_jax(platform: str | None):
     return jax
 
 
-def _make_model(name: str, shape):
+def _make_model(name: str, shape, truth: str | None = None):
     from bayesgen.models import REGISTRY
 
     if name not in REGISTRY:
         raise ParameterError(f"unknown model {name!r}; `bayesgen models` lists {sorted(REGISTRY)}")
-    cls = REGISTRY[name]
-    return cls() if shape is None else cls.from_shape(shape)
+    names = [item.partition("=")[0].strip() for item in truth.split(",")] if truth else []
+    return REGISTRY[name].from_cli(shape, names)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -161,7 +161,7 @@ def _model_and_truth(args, min_n: int):
     output files are checked for writability first."""
     _check_writable(getattr(args, "json", None), getattr(args, "plot", None))
     jax = _setup_jax(args.platform)
-    model = _make_model(args.model, _parse_shape(args.shape))
+    model = _make_model(args.model, _parse_shape(args.shape), args.truth)
     truth = _parse_truth(args.truth, model)
     if args.n < min_n:
         raise ParameterError(f"--n must be at least {min_n}; got {args.n}")
@@ -255,7 +255,7 @@ def _cell(est, lo, hi) -> str:
 
 
 def cmd_compare(args) -> int:
-    jax, model, truth, truth_text = _model_and_truth(args, 2)
+    jax, model, truth, truth_text = _model_and_truth(args, 1)
     from bayesgen.evaluation import compare
 
     methods = _methods(args.methods, model)
@@ -311,10 +311,13 @@ def cmd_compare(args) -> int:
         row += [ll, ksd, f"{r['compile s']:.1f}", f"{r['run s']:.1f}", str(r["grad evals"])]
         row += ["" if np.isnan(r["ess/s"]) else f"{r['ess/s']:.0f}"]
         row += ["" if np.isnan(r["max r-hat"]) else f"{r['max r-hat']:.3f}"]
-        row += ["yes" if r["converged"] else "NO"]
+        row += ["yes" if r["ok"] else "NO"]
         rows.append(row)
     print()
     print(_table(header, rows))
+    for _, r in t.iterrows():
+        if not r["ok"]:
+            print(f"not ok: {r['method']}: {r['why']}")
     if not shown:
         print(
             f"({len(cmp.parameters)} parameters: estimates are in --json; frequentist "
@@ -350,7 +353,7 @@ def _methods(text: str | None, model) -> list | None:
 
 
 def cmd_study(args) -> int:
-    jax, model, truth, truth_text = _model_and_truth(args, 2)
+    jax, model, truth, truth_text = _model_and_truth(args, 1)
     from bayesgen.evaluation import applicable_methods, coverage_study
 
     methods = _methods(args.methods, model) or applicable_methods(model)

@@ -91,6 +91,12 @@ class Model:
     def __init__(self) -> None:
         self._prior_overrides: dict[str, Distribution] = {}
 
+    @classmethod
+    def from_cli(cls, shape: tuple[int, ...] | None, truth_names=()) -> Model:
+        """The CLI's constructor, from ``--shape`` (None: the defaults) and the names given
+        in ``--truth``; models whose parameters depend on those names override it."""
+        return cls() if shape is None else cls.from_shape(shape)
+
     # -- parameters --------------------------------------------------------------------
     @property
     def param_names(self) -> tuple[str, ...]:

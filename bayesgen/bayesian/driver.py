@@ -31,7 +31,11 @@ from bayesgen.bayesian.exchange import Exchange
 from bayesgen.bayesian.generalized_bayes import GeneralizedBayes
 from bayesgen.bayesian.nuts import NUTS
 from bayesgen.bayesian.pseudo_posterior import PseudoPosterior
+from bayesgen.diagnostics import Check, checks_by_name, verdict
 from bayesgen.errors import DataError, MethodError, check_counts, resolve_method
+
+MAX_R_HAT = 1.01  # Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021), section 4
+MIN_ESS_PER_CHAIN = 100  # the same: bulk and tail ESS above 100 per chain
 
 METHODS: dict[str, type[PosteriorMethod]] = {
     "nuts": NUTS,
@@ -115,10 +119,102 @@ class PosteriorResult:
         tree["posterior"].attrs.update(attrs)
         return tree
 
+    @property
+    def num_chains(self) -> int:
+        return int(next(iter(self.samples.values())).shape[0])
+
+    def checks(self) -> dict:
+        """``{name: bayesgen.diagnostics.Check}``: the chains mixed (max R-hat below
+        :data:`MAX_R_HAT`, with two chains or more), enough effective draws (the smallest
+        bulk and tail ESS at least :data:`MIN_ESS_PER_CHAIN` per chain), no divergent
+        transitions, and every posterior standard deviation positive (a chain that never
+        moved gives a zero-width interval)."""
+        diag = self.diagnostics()
+        per = {k: v for k, v in diag.items() if isinstance(v, dict)}
+        out = []
+        chains = self.num_chains
+        if chains >= 2:
+            worst = max(per, key=lambda k: per[k]["r_hat"])
+            r = per[worst]["r_hat"]
+            passed = bool(r < MAX_R_HAT)
+            out.append(
+                Check(
+                    "r_hat",
+                    passed,
+                    r,
+                    f"chains mixed: max R-hat {r:.3f}"
+                    if passed
+                    else f"the chains have not mixed: R-hat of {worst} is {r:.3f} >= {MAX_R_HAT}; "
+                    "run longer chains (num_warmup, num_samples)",
+                )
+            )
+        else:
+            out.append(
+                Check(
+                    "r_hat",
+                    False,
+                    float("nan"),
+                    "one chain: R-hat cannot tell whether chains mix; run num_chains >= 2",
+                )
+            )
+        ess = {k: min(v["ess_bulk"], v["ess_tail"]) for k, v in per.items()}
+        worst = min(ess, key=ess.get)
+        need = MIN_ESS_PER_CHAIN * chains
+        passed = bool(ess[worst] >= need)
+        out.append(
+            Check(
+                "ess",
+                passed,
+                ess[worst],
+                f"smallest ESS {ess[worst]:.0f}"
+                if passed
+                else f"too few effective draws: the ESS of {worst} is {ess[worst]:.0f} < {need} "
+                f"({MIN_ESS_PER_CHAIN} per chain); run longer chains",
+            )
+        )
+        if diag["divergences"]:
+            out.append(
+                Check(
+                    "divergences",
+                    False,
+                    float(diag["divergences"]),
+                    f"{diag['divergences']} divergent transitions: the sampler missed part of "
+                    "the posterior; raise target_accept_prob",
+                )
+            )
+        sds = {
+            k: float(np.min(np.std(v.reshape(-1, *v.shape[2:]), axis=0)))
+            for k, v in self.samples.items()
+        }
+        flat = min(sds, key=sds.get)
+        passed = bool(sds[flat] > 0)
+        out.append(
+            Check(
+                "width",
+                passed,
+                sds[flat],
+                "every posterior sd > 0"
+                if passed
+                else f"the draws of {flat} never moved (posterior sd 0): a zero-width interval",
+            )
+        )
+        return checks_by_name(out)
+
+    @property
+    def ok(self) -> bool:
+        """Every check of :meth:`checks` passed."""
+        return verdict(self.checks())[0]
+
+    @property
+    def why(self) -> str:
+        """The failed checks, in words ("" when :attr:`ok`)."""
+        return verdict(self.checks())[1]
+
     def diagnostics(self) -> dict:
         """``{name: {"r_hat", "ess_bulk", "ess_tail"}}`` per scalar parameter (rank-normalised
         split R-hat and bulk/tail ESS, Vehtari et al. 2021, by ArviZ), plus
-        ``"divergences"`` and ``"accept_prob"`` over all draws."""
+        ``"divergences"`` and ``"accept_prob"`` over all draws; :meth:`checks` (and the
+        verdict, :attr:`ok` and :attr:`why`) are built from them."""
         import arviz as az
 
         tree = az.from_dict({"posterior": self.samples})

@@ -10,12 +10,21 @@ contains no normaliser: Z(θ')^n / Z(θ)^n from the likelihood cancels against t
 draw's. With exact auxiliary draws (``model.sample`` where the model samples exactly) the
 chain targets the exact posterior. Where it cannot, w is the data after ``num_sweeps``
 sweeps of ``model.mcmc_sweep`` at θ' (approximate exchange, Caimo & Friel 2011), which is
-exact only in the limit of many sweeps. The choice is recorded in the result.
+exact only in the limit of many sweeps. The choice is recorded in the result. By default
+the number of sweeps is chosen before sampling from the kernel's own autocorrelation at the
+Z-free start (:func:`bayesgen.samplers.mixing.sweeps_to_decorrelate`): the fewest of 20,
+40, 80, ... whose lag correlation of the scores is at most ``max_lag_correlation``. An
+auxiliary draw still correlated with the data pulls the posterior toward the prior (with
+no sweeps at all the ratio is the prior's): a fixed 20 sweeps widened the posterior of one
+32 x 32 lattice near the critical coupling by 23%, 80 sweeps by 7%.
 
 The proposal is Gaussian with a covariance and a scale that adapt during warm-up only
 (the empirical covariance of the draws from the second quarter of warm-up on, and a
 Robbins–Monro scale aimed at ``target_accept_prob``), so the post-warm-up chain is a
-fixed Markov kernel. By default the chains start around a Z-free estimate (maximum
+fixed Markov kernel. Once the warm-up has learnt the posterior's moments, four in five of
+the proposals are drawn independently from a Gaussian fitted to them (a mixture of a walk
+and an independence sampler, each step a valid Metropolis–Hastings step). By default the
+chains start around a Z-free estimate (maximum
 pseudo-likelihood or score matching), spread by twice its sandwich standard errors, and
 the first proposal covariance is that sandwich covariance: warm-up then only refines.
 
@@ -46,8 +55,13 @@ from bayesgen import losses
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
 from bayesgen.bayesian.modes import constrain, log_prior_unconstrained
+from bayesgen.samplers.mixing import sweeps_to_decorrelate
 
 AUXILIARY = ("auto", "exact", "mcmc")
+DEFAULT_SWEEPS = 20  # the first auxiliary chain length tried, doubled until it decorrelates
+# The independence proposal's sd relative to the warm-up posterior sd: a little wider than
+# the target, so its tails cover the posterior's (the ratio q(θ)/q(θ') stays bounded).
+INDEPENDENCE_WIDTH = 1.25
 
 
 class ExchangeState(NamedTuple):
@@ -96,30 +110,49 @@ def init(model, data, z, num_warmup, rng_key, cov=None) -> ExchangeState:
     )
 
 
-def auxiliary_data(model, method, params, data, key):
-    """An auxiliary dataset like ``data`` from p_θ (exactly, or by sweeps from the data)."""
+def auxiliary_data(model, method, params, data, key, num_sweeps=None):
+    """An auxiliary dataset like ``data`` from p_θ (exactly, or by ``num_sweeps`` sweeps from
+    the data; default: the method's ``num_sweeps``)."""
     if method.auxiliary_kind(model) == "exact":
         return model.sample(key, params, data.shape[0])
-    return model.mcmc_run(key, params, data, method.num_sweeps, step_size=method.step_size)
+    num_sweeps = method.num_sweeps if num_sweeps is None else num_sweeps
+    return model.mcmc_run(key, params, data, num_sweeps, step_size=method.step_size)
 
 
-def step(model, method, data, state: ExchangeState) -> ExchangeState:
-    """One exchange update, with proposal adaptation while ``i < num_warmup``."""
-    key, k_prop, k_aux, k_acc = jax.random.split(state.rng_key, 4)
+def step(model, method, data, state: ExchangeState, num_sweeps=None) -> ExchangeState:
+    """One exchange update, with proposal adaptation while ``i < num_warmup``; approximate
+    exchange's auxiliary draw takes ``num_sweeps`` sweeps (default: the method's)."""
+    key, k_prop, k_aux, k_acc, k_mix = jax.random.split(state.rng_key, 5)
     flat, unravel = ravel_pytree(state.z)
     d = flat.size
     chol = jnp.linalg.cholesky(state.cov + 1e-12 * jnp.eye(d, dtype=flat.dtype))
     eps = jax.random.normal(k_prop, (d,), flat.dtype)
-    z_new = unravel(flat + jnp.exp(state.log_scale) * chol @ eps)
+    # A random walk, or (once the moments have been learnt) with probability
+    # independence_prob a draw from their Gaussian, widened: N(mean, c² cov).
+    learnt = state.count > 2 * d + 10
+    independent = learnt & (jax.random.uniform(k_mix, (), flat.dtype) < method.independence_prob)
+    flat_new = jnp.where(
+        independent,
+        state.mean + INDEPENDENCE_WIDTH * chol @ eps,
+        flat + jnp.exp(state.log_scale) * chol @ eps,
+    )
+
+    def log_q(v):  # the independence proposal's log density, up to a constant
+        r = jax.scipy.linalg.solve_triangular(chol, v - state.mean, lower=True)
+        return -0.5 * jnp.sum(r**2) / INDEPENDENCE_WIDTH**2
+
+    log_q_ratio = jnp.where(independent, log_q(flat) - log_q(flat_new), 0.0)
+    z_new = unravel(flat_new)
     params_new = constrain(model, z_new)
     params_old = constrain(model, state.z)
-    w = auxiliary_data(model, method, params_new, data, k_aux)
+    w = auxiliary_data(model, method, params_new, data, k_aux, num_sweeps)
     log_target_new = log_prior_unconstrained(model, z_new) + _sum_log_f(model, params_new, data)
     log_ratio = (
         log_target_new
         - state.log_target
         + _sum_log_f(model, params_old, w)
         - _sum_log_f(model, params_new, w)
+        + log_q_ratio
     )
     log_ratio = jnp.where(jnp.isfinite(log_ratio), log_ratio, -jnp.inf)
     accept_prob = jnp.exp(jnp.minimum(log_ratio, 0.0))
@@ -127,11 +160,14 @@ def step(model, method, data, state: ExchangeState) -> ExchangeState:
     z = jax.tree.map(lambda a, b: jnp.where(accepted, a, b), z_new, state.z)
     log_target = jnp.where(accepted, log_target_new, state.log_target)
 
-    # Adaptation, warm-up only: Robbins-Monro on the log scale; moments from quarter 2 on.
+    # Adaptation, warm-up only: Robbins-Monro on the walk's log scale (from its own steps);
+    # moments from quarter 2 on.
     warm = state.i < state.num_warmup
     gain = (state.i + 1.0) ** -0.6
     log_scale = jnp.where(
-        warm, state.log_scale + gain * (accept_prob - method.target_accept_prob), state.log_scale
+        warm & ~independent,
+        state.log_scale + gain * (accept_prob - method.target_accept_prob),
+        state.log_scale,
     )
     collect = warm & (state.i >= state.num_warmup // 4)
     flat_z = ravel_pytree(z)[0]
@@ -165,7 +201,16 @@ class Exchange(PosteriorMethod):
       auxiliary: ``"exact"`` (the model's exact sampler), ``"mcmc"`` (``num_sweeps`` sweeps
         of ``model.mcmc_sweep`` from the data: approximate exchange) or ``"auto"`` (exact
         where the model samples exactly).
-      num_sweeps: sweeps per auxiliary draw when ``"mcmc"``.
+      num_sweeps: sweeps per auxiliary draw when ``"mcmc"``; None: chosen before sampling
+        from the kernel's autocorrelation at the Z-free start (see the module docstring),
+        at most ``max_sweeps``, and reported in ``info["num_sweeps"]``.
+      max_lag_correlation, max_sweeps: the choice's target and bound.
+      independence_prob: after the warm-up has learnt the posterior's mean and covariance,
+        the share of proposals drawn independently from N(mean, 1.25² cov) instead of the
+        random walk. A walk step of the exchange moves about a fifth of a posterior sd
+        (its acceptance also pays for the auxiliary draw's noise), so its draws are
+        strongly autocorrelated; an accepted independent proposal forgets the chain's
+        position. 0: the walk alone.
       target_accept_prob: the warm-up adaptation's target acceptance rate.
       step_size: Langevin step size of the auxiliary sweeps for real data.
       start: ``"z_free"``: chains start around a Z-free estimate (maximum pseudo-likelihood
@@ -176,22 +221,46 @@ class Exchange(PosteriorMethod):
     """
 
     auxiliary: str = "auto"
-    num_sweeps: int = 20
+    num_sweeps: int | None = None
+    max_lag_correlation: float = 0.05
+    max_sweeps: int = 2560
+    independence_prob: float = 0.8
     target_accept_prob: float = 0.3
     step_size: float = 0.1
     start: str = "z_free"
     name = "exchange"
 
     def prepare(self, model, data, key) -> dict:
-        d = modes.unconstrained_zeros(model, data.dtype)[0].size
-        if self.start != "z_free" or _z_free_loss(model) is None:
-            return {}  # no Z-free estimator for this support: start from the prior
-        if data.shape[0] <= d + 1:
-            return {}  # too few data for a sandwich covariance: start from the prior
-        return _z_free_start(model)(data)
+        extras = {}
+        z_free = _z_free_loss(model) is not None
+        if z_free and (self.start == "z_free" or self._chooses_sweeps(model)):
+            extras = _z_free_start(model)(data)
+        if self._chooses_sweeps(model):
+            at = extras["start"] if z_free else modes.unconstrained_zeros(model, data.dtype)[0]
+            unravel = modes.unconstrained_zeros(model, data.dtype)[1]
+            extras["num_sweeps"], extras["lag_correlation"] = sweeps_to_decorrelate(
+                model,
+                modes.params_of(model, unravel, at),
+                data,
+                key,
+                start=DEFAULT_SWEEPS,
+                max_sweeps=self.max_sweeps,
+                target=self.max_lag_correlation,
+                step_size=self.step_size,
+            )
+        if self.start != "z_free":
+            extras.pop("start", None), extras.pop("start_cov", None)
+        return extras
+
+    def _chooses_sweeps(self, model) -> bool:
+        return self.num_sweeps is None and self.auxiliary_kind(model) == "mcmc"
 
     def describe_info(self, model, extras: dict) -> dict:
-        return modes.labelled(model, "start", extras["start"]) if "start" in extras else {}
+        info = modes.labelled(model, "start", extras["start"]) if "start" in extras else {}
+        for k in ("num_sweeps", "lag_correlation"):
+            if k in extras:
+                info[k] = extras[k]
+        return info
 
     def auxiliary_kind(self, model) -> str:
         if self.auxiliary == "auto":
@@ -201,8 +270,9 @@ class Exchange(PosteriorMethod):
     def describe_normalizer(self, model) -> str:
         if self.auxiliary_kind(model) == "exact":
             return f"cancelled: exact auxiliary draw ({model.sampler})"
+        sweeps = self.num_sweeps or "autocorrelation-chosen"
         return (
-            f"cancelled approximately: auxiliary draw by {self.num_sweeps} sweeps of "
+            f"cancelled approximately: auxiliary draw by {sweeps} sweeps of "
             f"{model.mcmc_kernel} from the data"
         )
 
@@ -266,7 +336,8 @@ class ExchangeKernel(MCMCKernel):
 
     def sample(self, state, model_args, model_kwargs):
         (data,) = model_args
-        one = lambda s: step(self.model, self.method, data, s)  # noqa: E731
+        sweeps = (model_kwargs or {}).get("num_sweeps")
+        one = lambda s: step(self.model, self.method, data, s, sweeps)  # noqa: E731
         return one(state) if state.i.ndim == 0 else jax.vmap(one)(state)
 
     def postprocess_fn(self, model_args, model_kwargs):
@@ -294,7 +365,10 @@ def _z_free_start(model):
     def start(data):
         z_hat, hess, info = modes.z_free_fit(model, loss, data)
         h_inv = jnp.linalg.pinv(hess, hermitian=True)  # a unit vector's radius: unidentified
-        cov = h_inv @ info @ h_inv / data.shape[0]
+        if data.shape[0] > z_hat.size + 1:
+            cov = h_inv @ info @ h_inv / data.shape[0]
+        else:  # too few data for the sandwich's meat (one lattice): the inverse Hessian,
+            cov = h_inv / data.shape[0]  # too narrow where sites depend; warm-up widens it
         cov = 0.5 * (cov + cov.T) + 1e-12 * jnp.eye(z_hat.size, dtype=z_hat.dtype)
         return {"start": z_hat, "start_cov": cov}
 

@@ -8,8 +8,11 @@ the model has one, else annealed importance sampling, with its Monte Carlo stand
 error), the kernel Stein discrepancy of the fitted model against the data (Z-free
 goodness of fit, :mod:`bayesgen.evaluation.ksd`), cost (compile and run seconds, gradient
 evaluations, ESS per second) and
-diagnostics (max R-hat, convergence). Methods that cannot apply to the model are skipped
-with the reason (``Comparison.skipped``), not crashed on; an unknown name is an error.
+diagnostics (max R-hat, convergence), and the verdict: ``ok`` when every check of the
+result passed (the optimiser or the chains, standard errors, the method's own checks; see
+:mod:`bayesgen.diagnostics`), else ``why`` in words. Methods that cannot apply to the
+model are skipped with the reason (``Comparison.skipped``), not crashed on; an unknown name
+is an error.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from numpyro.distributions import constraints
 from bayesgen._io import JsonReport, atomic_save_figure
 from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.bayesian.base import PosteriorMethod
+from bayesgen.diagnostics import verdict
 from bayesgen.errors import IntractableNormalizerError, MethodError
 from bayesgen.evaluation.ksd import kernel_stein_discrepancy
 from bayesgen.frequentist import driver as freq_driver
@@ -383,7 +387,7 @@ def compare(
             row["heldout loglik"], row["heldout loglik se"], row["heldout log Z"] = ll, se, how
         try:  # goodness of fit without Z, at the estimate, on the fitted data
             row["ksd"] = kernel_stein_discrepancy(model, estimate, data)
-        except MethodError:
+        except MethodError:  # no Stein kernel for these data, one datum, or too many sites
             row["ksd"] = math.nan
         row["prepare s"] = float(r.timing.get("prepare_s", 0.0))
         row["compile s"] = float(r.timing["compile_s"])
@@ -393,6 +397,7 @@ def compare(
             row["grad evals"] = int(np.sum(np.isfinite(r.loss_trace)))
             row["ess/s"], row["max r-hat"] = math.nan, math.nan
             row["converged"] = bool(r.converged)
+            checks = r.diagnostics
         else:
             steps = r.sample_stats.get("num_steps")
             row["grad evals"] = int(np.sum(steps)) if steps is not None else 0
@@ -401,7 +406,9 @@ def compare(
             seconds = r.timing["run_s"] + r.timing.get("prepare_s", 0.0)
             row["ess/s"] = min(v["ess_bulk"] for v in per) / max(seconds, 1e-12)
             row["max r-hat"] = max(v["r_hat"] for v in per)
-            row["converged"] = bool(row["max r-hat"] < 1.01)
+            row["converged"] = bool(row["max r-hat"] < bayes_driver.MAX_R_HAT)
+            checks = r.checks()
+        row["ok"], row["why"] = verdict(checks)
         row["device"] = r.device
         rows.append(row)
     return Comparison(

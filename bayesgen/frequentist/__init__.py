@@ -1,6 +1,7 @@
 """The frequentist side: one optax fit driver and the estimators, one file each."""
 
 from bayesgen.frequentist.base import Estimator, adam_cosine
+from bayesgen.frequentist.conditional_nce import ConditionalNCE
 from bayesgen.frequentist.contrastive_divergence import ContrastiveDivergence
 from bayesgen.frequentist.denoising_score_matching import DenoisingScoreMatching
 from bayesgen.frequentist.discrete_fisher import DiscreteFisher
@@ -17,6 +18,7 @@ __all__ = [
     "ESTIMATORS",
     "MCMLE",
     "NCE",
+    "ConditionalNCE",
     "ContrastiveDivergence",
     "DenoisingScoreMatching",
     "DiscreteFisher",

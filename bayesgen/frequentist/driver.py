@@ -23,8 +23,10 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from bayesgen.diagnostics import Check, checks_by_name, stderr_check, verdict
 from bayesgen.errors import MethodError, resolve_method
 from bayesgen.frequentist.base import Estimator, bijections, constrain, unconstrain
+from bayesgen.frequentist.conditional_nce import ConditionalNCE
 from bayesgen.frequentist.contrastive_divergence import ContrastiveDivergence
 from bayesgen.frequentist.denoising_score_matching import DenoisingScoreMatching
 from bayesgen.frequentist.discrete_fisher import DiscreteFisher
@@ -53,8 +55,9 @@ ESTIMATORS: dict[str, type[Estimator]] = {
     "sliced_score_matching": SlicedScoreMatching,
     "denoising_score_matching": DenoisingScoreMatching,
     "nce": NCE,
+    "conditional_nce": ConditionalNCE,
 }
-UNCERTAINTY = ("sandwich", "bootstrap", "none")
+UNCERTAINTY = ("sandwich", "observed_information", "bootstrap", "none")
 
 
 def resolve(method) -> Estimator:
@@ -70,8 +73,9 @@ class FitResult:
       params: ``{name: estimate}`` in the parameters' own space.
       stderr: ``{name: standard error}``, same shapes.
       cov: the ``(d, d)`` covariance of the flattened parameters, ordered as ``cov_names``.
-      uncertainty: where ``stderr`` and ``cov`` come from (``"sandwich"``,
-        ``"parametric bootstrap (B refits)"``, or ``"none"``: NaN, not computed).
+      uncertainty: where ``stderr`` and ``cov`` come from (``"sandwich"``, ``"observed
+        information"``, ``"parametric bootstrap (B of B refits; data by ...)"``, or
+        ``"none"``: NaN, not computed).
       nuisance, nuisance_stderr: estimates of the estimator's own parameters (NCE's
         ``log_normalizer``, its estimate of log Z(θ̂)) and their standard errors; empty
         for most estimators.
@@ -81,6 +85,10 @@ class FitResult:
       converged: no failure and the final gradient norm below the estimator's tolerance
         (for a density with kinks, or a loss that has settled; see :func:`_converged`).
       failed_step: the step at which the loss or parameters became non-finite, else None.
+      diagnostics: ``{name: bayesgen.diagnostics.Check}``: the optimiser, the standard
+        errors (finite and non-zero), and the estimator's own checks (Monte Carlo MLE's
+        importance weights, NCE's classifier accuracy).
+      ok, why: the verdict: every check passed; else the failed checks in words.
       method, side, normalizer, timing (compile and run seconds), device.
     """
 
@@ -100,6 +108,17 @@ class FitResult:
     nuisance: dict = field(default_factory=dict)
     nuisance_stderr: dict = field(default_factory=dict)
     side: str = "frequentist"
+    diagnostics: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Every check of :attr:`diagnostics` passed."""
+        return verdict(self.diagnostics)[0]
+
+    @property
+    def why(self) -> str:
+        """The failed checks, in words ("" when :attr:`ok`)."""
+        return verdict(self.diagnostics)[1]
 
     def to_arviz(self, num_draws: int = 1000, seed: int = 0):
         """An ArviZ DataTree whose ``posterior`` group holds ``num_draws`` draws (one chain) from
@@ -133,6 +152,8 @@ class FitResult:
             "run_s": self.timing["run_s"],
             "device": self.device,
             "converged": int(self.converged),
+            "ok": int(self.ok),
+            "why": self.why,
             "uncertainty": self.uncertainty,
             "draws": f"sampling distribution N(estimate, covariance from {self.uncertainty})",
         }
@@ -181,7 +202,12 @@ def _initial_unconstrained(model, init, dtype):
 
 
 def _initial_point(model, est, init, data):
-    """``v = (unconstrained params, nuisance params)``, the point the optimiser moves."""
+    """``v = (unconstrained params, nuisance params)``, the point the optimiser moves: from
+    ``init``, else the fit of the estimator's :meth:`~Estimator.start_method`, else the
+    model's initial parameters or the origin."""
+    start = est.start_method(model) if init is None else None
+    if start is not None:
+        init = fit(model, data, start, uncertainty="none", progress=False).params
     nuisance = {k: jnp.asarray(x, data.dtype) for k, x in est.nuisance_init(model, data).items()}
     clash = set(nuisance) & set(model.param_names)
     if clash:
@@ -310,7 +336,32 @@ def _full_gradient_norm(model, est, v, data, key, state):
 
 
 _gradient_norm_jit = jax.jit(_full_gradient_norm, static_argnums=(0, 1))
-_sandwich_jit = jax.jit(sandwich_covariance, static_argnums=(0, 1))
+_sandwich_jit = jax.jit(sandwich_covariance, static_argnums=(0, 1), static_argnames="information")
+
+
+def _optimizer_check(est, converged, grad_norm, steps_taken, num_steps, failed_step) -> Check:
+    if failed_step is not None:
+        return Check(
+            "optimizer",
+            False,
+            grad_norm,
+            f"the loss or parameters became non-finite at step {failed_step}; the estimate is "
+            "the last finite point",
+        )
+    if converged:
+        return Check(
+            "optimizer",
+            True,
+            grad_norm,
+            f"converged: gradient norm {grad_norm:.2g} after {steps_taken} steps",
+        )
+    return Check(
+        "optimizer",
+        False,
+        grad_norm,
+        f"the optimiser did not converge: gradient norm {grad_norm:.2g} > "
+        f"{est.gradient_tolerance:.2g} after {steps_taken} of {num_steps} steps; raise num_steps",
+    )
 
 
 def _setup(model, method, key, optimizer, num_steps):
@@ -369,17 +420,23 @@ def fit(
       A :class:`FitResult`.
     """
     est, key, opt, num_steps = _setup(model, method, key, optimizer, num_steps)
-    uncertainty = uncertainty or ("sandwich" if est.is_m_estimator else "bootstrap")
+    data = model.validate(data)
+    num_params = sum(math.prod(s.shape) for s in model.params_spec)
+    uncertainty = uncertainty or est.default_uncertainty(data.shape[0], num_params)
     if uncertainty not in UNCERTAINTY:
         raise MethodError(f"unknown uncertainty {uncertainty!r}; choose one of {UNCERTAINTY}")
-    if uncertainty == "sandwich" and not est.is_m_estimator:
+    if uncertainty in ("sandwich", "observed_information") and not est.is_m_estimator:
         raise MethodError(
-            f"{est.name} minimises no objective, so it has no sandwich covariance; "
+            f"{est.name} minimises no objective, so it has no {uncertainty.replace('_', ' ')}; "
             "use uncertainty='bootstrap'"
+        )
+    if uncertainty == "observed_information" and not est.is_likelihood:
+        raise MethodError(
+            f"{est.name} does not maximise a likelihood, so its observed information does not "
+            "give its covariance; use uncertainty='sandwich' (many data) or 'bootstrap'"
         )
     if uncertainty == "bootstrap" and (int(num_bootstrap) != num_bootstrap or num_bootstrap < 2):
         raise MethodError(f"num_bootstrap must be an integer >= 2; got {num_bootstrap!r}")
-    data = model.validate(data)
     if batch_size is not None and not 1 <= batch_size <= data.shape[0]:
         raise MethodError(f"batch_size must be in 1..{data.shape[0]}; got {batch_size}")
     key_fit, key_init, key_boot = jax.random.split(key, 3)
@@ -419,20 +476,33 @@ def fit(
     grad_norm = float(_gradient_norm_jit(model, est, v, data, key_fit, state))
     failed_step = int(failed) if int(failed) >= 0 else None
 
-    if uncertainty == "sandwich":
-        cov_full = np.asarray(_sandwich_jit(est, model, v, data, key_fit, state))
-        described = "sandwich"
+    if uncertainty in ("sandwich", "observed_information"):
+        information = uncertainty == "observed_information"
+        cov_full = np.asarray(
+            _sandwich_jit(est, model, v, data, key_fit, state, information=information)
+        )
+        described = uncertainty.replace("_", " ")
     elif uncertainty == "none":
         k = ravel_pytree((params, nuisance))[0].size
         cov_full, described = np.full((k, k), np.nan), "none"
     else:
         t0 = time.perf_counter()
         keys = jax.random.split(key_boot, int(num_bootstrap))
-        datasets = _simulate(model, params, data.shape[0], keys)
+        try:
+            datasets = _simulate(model, params, data.shape[0], keys)
+        except NotImplementedError:
+            raise MethodError(
+                f"the parametric bootstrap simulates data from the fit, and {model!r} has no "
+                "sampler; give the model one, or use uncertainty='sandwich' (many data) or "
+                "'none'"
+            ) from None
         refits = _fit_many(model, est, opt, num_steps, batch_size, v0, datasets, keys)
         flat = jax.vmap(lambda p, q: ravel_pytree((p, q))[0])(refits.params, refits.nuisance)
         cov_full, used = bootstrap_covariance(np.asarray(flat), np.asarray(refits.failed_step))
-        described = f"parametric bootstrap ({used} of {int(num_bootstrap)} refits)"
+        described = (
+            f"parametric bootstrap ({used} of {int(num_bootstrap)} refits; data by "
+            f"{model.sampler.removeprefix('exact: ').removeprefix('approximate: ')})"
+        )
         timing_boot = time.perf_counter() - t0
 
     _, unravel = ravel_pytree((params, nuisance))
@@ -441,15 +511,20 @@ def fit(
     timing = {"compile_s": compile_s, "run_s": run_s}
     if uncertainty == "bootstrap":
         timing["bootstrap_s"] = timing_boot
-    finite_fit = failed_step is None
+    converged = failed_step is None and _converged(
+        model, est, grad_norm, loss_trace, data.shape[0], batch_size
+    )
+    checks = [_optimizer_check(est, converged, grad_norm, int(steps_taken), num_steps, failed_step)]
+    if uncertainty != "none":
+        checks.append(stderr_check(se_params, described, data.shape[0], params))
+    checks += est.diagnose(model, _merge(model, v), data, key_fit, state)
     return FitResult(
         params={k: np.asarray(x) for k, x in params.items()},
         stderr={k: np.asarray(x) for k, x in se_params.items()},
         cov=cov_full[:d, :d],
         cov_names=flat_names(params),
         loss_trace=loss_trace,
-        converged=finite_fit
-        and _converged(model, est, grad_norm, loss_trace, data.shape[0], batch_size),
+        converged=converged,
         failed_step=failed_step,
         grad_norm=grad_norm,
         method=est.name,
@@ -459,6 +534,7 @@ def fit(
         uncertainty=described,
         nuisance={k: np.asarray(x) for k, x in nuisance.items()},
         nuisance_stderr={k: np.asarray(x) for k, x in se_nuisance.items()},
+        diagnostics=checks_by_name(checks),
     )
 
 
@@ -467,7 +543,8 @@ class Replicates(NamedTuple):
 
     params: dict
     nuisance: dict
-    stderr: dict  # sandwich; NaN for estimators that are not M-estimators
+    stderr: dict  # the default uncertainty where it needs no refits (the sandwich, or the
+    # observed information of a likelihood from few data); NaN where it is the bootstrap
     grad_norm: jax.Array
     failed_step: jax.Array  # -1 where the fit stayed finite
 
@@ -500,8 +577,11 @@ def _fit_one(model, est, opt, num_steps, batch_size, v0, data, key):
     v, _, _, _, failed, state = carry
     params, nuisance = constrain(model, v[0]), v[1]
     unravel = ravel_pytree((params, nuisance))[1]
-    if est.is_m_estimator:
-        cov = sandwich_covariance(est, model, v, data, key_fit, state)
+    num_params = sum(math.prod(s.shape) for s in model.params_spec)
+    how = est.default_uncertainty(data.shape[0], num_params)
+    if how in ("sandwich", "observed_information"):
+        information = how == "observed_information"
+        cov = sandwich_covariance(est, model, v, data, key_fit, state, information=information)
         se = jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0))
     else:
         se = jnp.full(ravel_pytree((params, nuisance))[0].shape, jnp.nan, data.dtype)

@@ -14,6 +14,7 @@ class ExactMLE(Estimator):
     """Exact MLE; the sandwich covariance reduces to the inverse observed information."""
 
     name = "exact_mle"
+    is_likelihood = True
 
     def describe_normalizer(self, model) -> str:
         return model.normalizer  # e.g. "exact: transfer matrix"

@@ -14,8 +14,18 @@ statistics leave the hull of the draws' it has no maximum at all), so:
   size is at least ``min_ess · m`` (hence zero, with a zero gradient, at the reference
   itself);
 * every ``refresh_every`` steps the reference moves to the current θ, the ``m`` chains (the
-  estimator's state, started at the data) take ``num_sweeps`` sweeps of ``model.mcmc_sweep``
-  at the new reference, and the optimiser restarts on the new objective.
+  estimator's state, started at the data) take their sweeps of ``model.mcmc_sweep`` at the
+  new reference, and the optimiser restarts on the new objective;
+* the fit starts at a Z-free estimate (maximum pseudo-likelihood for binary data, as ergm
+  starts from the MPLE; score matching or the discrete Fisher divergence elsewhere), so the
+  first reference is already near the MLE;
+* the sweeps per refresh follow the kernel's own autocorrelation at the start, measured
+  before the fit (:func:`bayesgen.samplers.mixing.sweeps_to_decorrelate`): the fewest of
+  20, 40, 80, ... after which the scores ∇_θ log f(y) keep a correlation of at most
+  ``max_lag_correlation``. Near the critical coupling of a 32 x 32 lattice checkerboard
+  Gibbs needs about 60 sweeps per independent bond sum, so a fixed 20 leaves one lattice's
+  chains (n = 1: every chain starts at the same datum) too close to their start. The
+  chains' remaining memory of the data, ρ^refreshes, is checked by :meth:`MCMLE.diagnose`.
 
 At convergence the estimate is the reference, the weights are equal and the barrier is
 inactive: the fixed point solves E_data[∇ log f] = mean_j ∇ log f(y_j), the Monte Carlo
@@ -35,9 +45,17 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from bayesgen.frequentist.base import Estimator
+from bayesgen.diagnostics import Check
+from bayesgen.frequentist.base import Estimator, z_free_start_method
 from bayesgen.frequentist.contrastive_divergence import require_markov_kernel, sweeps
 from bayesgen.normalizers import effective_sample_size, log_normalizer_ratio
+from bayesgen.samplers.mixing import sweeps_to_decorrelate
+
+# The reference chains' remaining memory of the data they started from, Π ρ over the
+# refreshes, above which the reference sample is not a sample from the model (5%: the
+# start's pull on the simulated mean statistic is then a twentieth of its distance from
+# the data's).
+MAX_CHAIN_MEMORY = 0.05
 
 
 @dataclass(frozen=True)
@@ -46,7 +64,10 @@ class MCMLE(Estimator):
 
     Args:
       num_samples: reference chains m.
-      num_sweeps: sweeps of each chain at every new reference.
+      num_sweeps: the fewest sweeps per refresh (doubled until the chains' scores keep a
+        correlation of at most ``max_lag_correlation`` across them).
+      max_sweeps: the most sweeps per refresh.
+      max_lag_correlation: the largest correlation of the scores across one refresh.
       refresh_every: optimiser steps per reference point.
       min_ess: the trust region: fraction of m the effective sample size may not fall below.
       barrier: strength of the trust-region penalty.
@@ -55,11 +76,14 @@ class MCMLE(Estimator):
 
     num_samples: int = 1000
     num_sweeps: int = 20
+    max_sweeps: int = 1280
+    max_lag_correlation: float = 0.5
     refresh_every: int = 10
     min_ess: float = 0.5
     barrier: float = 100.0
     step_size: float = 0.1
     name = "mcmle"
+    is_likelihood = True
     stops_early = False
     default_num_steps = 100
 
@@ -72,21 +96,40 @@ class MCMLE(Estimator):
     def check(self, model) -> None:
         require_markov_kernel(self, model)
 
+    def start_method(self, model):
+        return z_free_start_method(model)
+
     def init_state(self, model, params, data, key):
+        """``(chains, log f at the reference, sweeps per refresh, their lag correlation,
+        refreshes so far)``; the chains start at the data and take their first sweeps at
+        the first step."""
         chains = data[jnp.arange(self.num_samples) % data.shape[0]]
-        return chains, model._log_unnormalized_batch(params, chains)
+        num_sweeps, rho = sweeps_to_decorrelate(
+            model,
+            jax.lax.stop_gradient(params),
+            data,
+            key,
+            start=self.num_sweeps,
+            max_sweeps=self.max_sweeps,
+            target=self.max_lag_correlation,
+            step_size=self.step_size,
+        )
+        log_f = model._log_unnormalized_batch(params, chains)
+        return chains, log_f, num_sweeps, rho, jnp.zeros((), jnp.int32)
 
     def update_state(self, model, params, state, data, key, step):
         restart = step % self.refresh_every == 0
 
         def refresh(state):
-            chains = sweeps(model, params, state[0], key, self.num_sweeps, self.step_size)
-            return chains, model._log_unnormalized_batch(params, chains)
+            chains, _, num_sweeps, rho, refreshes = state
+            new = sweeps(model, params, chains, key, num_sweeps, self.step_size)
+            log_f = model._log_unnormalized_batch(params, new)
+            return new, log_f, num_sweeps, rho, refreshes + 1
 
         return jax.lax.cond(restart, refresh, lambda s: s, state), restart
 
     def _log_weights(self, model, params, state):
-        chains, log_f_reference = state
+        chains, log_f_reference = state[:2]
         return model._log_unnormalized_batch(params, chains) - log_f_reference
 
     def _log_ratio_and_barrier(self, model, params, state):
@@ -102,6 +145,53 @@ class MCMLE(Estimator):
     def per_datum_loss(self, model, params, x, key, state):
         log_f_x = model._log_unnormalized(params, x)
         return self._log_ratio_and_barrier(model, params, state) - log_f_x
+
+    def diagnose(self, model, params, data, key, state) -> list:
+        """Two checks of the Monte Carlo likelihood at the estimate.
+
+        * ``importance_ess``: Kish's ESS of the weights from the last reference to the
+          estimate, at least ``min_ess · m``; below it the trust region binds, the
+          estimate is held near the reference rather than at the Monte Carlo MLE, and the
+          barrier's curvature makes the interval too narrow.
+        * ``reference_chains``: the chains' memory of where they started (the data),
+          ρ^r for a lag correlation ρ over one refresh's sweeps and the fit's r refreshes,
+          at most :data:`MAX_CHAIN_MEMORY`; above it the reference sample is the data
+          slightly blurred, not draws from the model, and its Monte Carlo error (computed
+          for independent draws) is far too small.
+        """
+        log_w = self._log_weights(model, params, state)
+        ess = float(effective_sample_size(log_w)) / log_w.shape[0]
+        checks = [
+            Check(
+                "importance_ess",
+                ess >= self.min_ess,
+                ess,
+                f"importance weights from the last reference: ESS {ess:.2f} m"
+                if ess >= self.min_ess
+                else f"the trust region binds at the estimate (importance ESS {ess:.2f} m < "
+                f"{self.min_ess} m): the estimate is held near the last reference, not at the "
+                "Monte Carlo MLE, and its interval is too narrow; raise num_steps",
+            )
+        ]
+        _, _, num_sweeps, rho, refreshes = state
+        rho, num_sweeps, refreshes = float(rho), int(num_sweeps), int(refreshes)
+        memory = max(rho, 0.0) ** refreshes
+        passed = memory <= MAX_CHAIN_MEMORY
+        checks.append(
+            Check(
+                "reference_chains",
+                passed,
+                memory,
+                f"reference chains forgot their start: memory {memory:.1e} ({refreshes} "
+                f"refreshes of {num_sweeps} sweeps, lag correlation {rho:.2f})"
+                if passed
+                else f"the reference chains have not forgotten their start (the data): memory "
+                f"{memory:.2f} > {MAX_CHAIN_MEMORY} ({refreshes} refreshes of {num_sweeps} "
+                f"sweeps, lag correlation {rho:.2f}); the Monte Carlo likelihood and its error "
+                "are not the model's; raise num_steps or max_sweeps",
+            )
+        )
+        return checks
 
     def gradient_noise_covariance(self, model, params_of, flat_v, state):
         """Σ_j w̃_j² (g_j - ḡ)(g_j - ḡ)ᵀ: the delta-method variance of the self-normalised

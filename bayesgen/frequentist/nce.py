@@ -26,8 +26,17 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from bayesgen.frequentist.base import Estimator, unsupported
+from bayesgen.diagnostics import Check
+from bayesgen.frequentist.base import MIN_SANDWICH_DATA, Estimator, unsupported
 from bayesgen.support import Reals, Sphere, sphere_log_area, uniform_unit_vectors
+
+# The fitted classifier's balanced accuracy above which the noise counts as separable from
+# the data. The NCE gradient from a datum or a noise draw is its misclassification
+# probability times its score, so when the classifier is right with near certainty almost
+# every draw contributes nothing: at 99% about one draw in a hundred carries the fit, and
+# the estimate (and log Z) is an extrapolation from the tails of both laws (Gutmann &
+# Hyvärinen 2012, JMLR 13, choose the noise close to the data for this reason).
+MAX_CLASSIFIER_ACCURACY = 0.99
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,8 @@ class NCE(Estimator):
         b = model.support.values[1]
         return jnp.sum(jnp.where(flat == b, jnp.log(p_b), jnp.log1p(-p_b)))
 
-    def per_datum_loss(self, model, params, x, key, state):
+    def _log_odds(self, model, params, x, key, state):
+        """G at the datum ``x`` and at its ``num_noise`` noise draws."""
         log_nu = jnp.log(self.num_noise)
         c = params["log_normalizer"]
         g_data = (
@@ -106,6 +116,54 @@ class NCE(Estimator):
         )
         y = self._noise(model, state, key, x.shape)
         log_p_y = jax.vmap(self._log_p_noise, (None, None, 0))(model, state, y)
-        log_f_y = model._log_unnormalized_batch(params, y)
-        g_noise = log_f_y - c - log_p_y - log_nu
+        g_noise = model._log_unnormalized_batch(params, y) - c - log_p_y - log_nu
+        return g_data, g_noise
+
+    def diagnose(self, model, params, data, key, state) -> list:
+        """The fitted classifier's balanced accuracy on the data and their noise draws (the
+        fit's own); above :data:`MAX_CLASSIFIER_ACCURACY` the noise is separable."""
+        keys = jax.random.split(key, data.shape[0])  # the loss's per-datum keys
+        g_data, g_noise = jax.vmap(self._log_odds, (None, None, 0, 0, None))(
+            model, params, data, keys, state
+        )
+        accuracy = 0.5 * float(jnp.mean(g_data > 0) + jnp.mean(g_noise < 0))
+        checks = [classifier_check(accuracy, "the noise")]
+        n = data.shape[0]
+        if n < MIN_SANDWICH_DATA:
+            checks.append(
+                Check(
+                    "data",
+                    False,
+                    float(n),
+                    f"NCE classifies n = {n} data against noise: it is consistent as the number "
+                    f"of data grows (not the size of each), and below {MIN_SANDWICH_DATA} a "
+                    "classifier that sets one lattice apart from its noise says little about the "
+                    "model; use conditional_nce, pseudo_likelihood or mcmle",
+                )
+            )
+        return checks
+
+    def per_datum_loss(self, model, params, x, key, state):
+        g_data, g_noise = self._log_odds(model, params, x, key, state)
         return jax.nn.softplus(-g_data) + jnp.sum(jax.nn.softplus(g_noise))
+
+
+def classifier_check(accuracy: float, noise: str) -> Check:
+    """The ``classifier`` check of an NCE fit: its balanced accuracy at most
+    :data:`MAX_CLASSIFIER_ACCURACY`, else ``noise`` (in words) is separable from the data."""
+    if accuracy <= MAX_CLASSIFIER_ACCURACY:
+        return Check(
+            "classifier",
+            True,
+            accuracy,
+            f"the data and {noise} overlap: balanced accuracy {accuracy:.3f}",
+        )
+    return Check(
+        "classifier",
+        False,
+        accuracy,
+        f"{noise} is separable from the data (the fitted classifier's balanced accuracy is "
+        f"{accuracy:.4f} > {MAX_CLASSIFIER_ACCURACY}): NCE learns the parameters from the few "
+        "draws it misclassifies, so the estimate and its interval are not to be trusted; use "
+        "noise closer to the data (conditional_nce makes it from each datum) or another method",
+    )

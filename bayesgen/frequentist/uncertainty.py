@@ -12,6 +12,14 @@ coordinates and mapped to the parameters' own space (flattened in the order of
 Where the loss is itself a Monte Carlo estimate (Monte Carlo MLE), the estimator adds the
 covariance of that error in the gradient to B/n, so the intervals cover both sources.
 
+The meat B is estimated from the spread of the per-datum gradients, so it needs many data:
+from one datum (one lattice, one network) it is exactly 0, and the interval has zero width.
+For a likelihood (exact or Monte Carlo), the information identity B = A gives the
+**observed information** instead, Cov(θ̂) ≈ A⁻¹ / n (plus the Monte Carlo term), valid with
+n = 1 when the one datum is large (the lattice's sites carry the information, as in ergm's
+MCMLE). Other M-estimators with few data (pseudo-likelihood on one image) use the
+parametric bootstrap; :data:`MIN_SANDWICH_DATA` is where the sandwich takes over.
+
 Parametric bootstrap, for any estimator (the only option for those that minimise no
 objective, such as contrastive divergence): simulate datasets of the same size from the
 fitted model, refit each (one vmapped computation, in the driver), and take the covariance
@@ -29,11 +37,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from bayesgen.frequentist.base import constrain
+from bayesgen.frequentist.base import MIN_SANDWICH_DATA, constrain
+
+__all__ = [
+    "MIN_SANDWICH_DATA",
+    "bootstrap_covariance",
+    "flat_names",
+    "sandwich_covariance",
+]
 
 
-def sandwich_covariance(estimator, model, v, data, key, state=()) -> jax.Array:
+def sandwich_covariance(estimator, model, v, data, key, state=(), information=False):
     """The ``(d, d)`` sandwich covariance of ``ravel_pytree((params, nuisance))``.
+
+    With ``information=True`` the meat is the Hessian itself (the information identity of a
+    likelihood): the inverse observed information, valid for one large datum.
 
     ``v = (u, nuisance)``: the unconstrained model parameters and the estimator's nuisance
     parameters. Formed in these coordinates (where every parameter is identified: a
@@ -53,7 +71,7 @@ def sandwich_covariance(estimator, model, v, data, key, state=()) -> jax.Array:
     grads = jax.vmap(jax.grad(per_datum), (None, 0, 0))(flat_v, data, keys)
     hess = jax.hessian(lambda t: jax.vmap(per_datum, (None, 0, 0))(t, data, keys).mean())(flat_v)
     centred = grads - grads.mean(axis=0)
-    meat = centred.T @ centred / data.shape[0]
+    meat = hess if information else centred.T @ centred / data.shape[0]
     noise = estimator.gradient_noise_covariance(model, merged, flat_v, state)
     if noise is not None:  # Monte Carlo error of the loss itself (e.g. MCMLE's reference sample)
         meat = meat + data.shape[0] * noise

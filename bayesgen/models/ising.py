@@ -8,7 +8,10 @@ statistics T(s) = (Σ_<ij> s_i s_j, Σ_i s_i) and natural parameter θ = (β, h)
 ∇ log Z(θ) = E_θ[T] and ∇² log Z(θ) = Cov_θ[T].
 
 Exact log Z by enumeration (up to 25 spins) or by the row transfer matrix (narrower side up
-to 12, any length), chosen by cost; see :attr:`Ising.normalizer`.
+to 12, any length), chosen by cost; see :attr:`Ising.normalizer`. The zero-field model
+(``field=False``: the single parameter β, h fixed at 0) has Kaufman's (1949) closed form at
+any size, so exact MLE and the exact posterior are ground truth on 32 x 32, 64 x 64 and
+beyond, where no method that needs only f_θ can lean on a tractable Z.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bayesgen.normalizers import (
     MAX_WIDTH,
     binary_configurations,
     enumerate_log_normalizer,
+    ising_torus_log_z_kaufman,
     ising_transfer_matrix_log_z,
     ising_transfer_matrix_sample,
     transfer_matrix_sampling_cost,
@@ -39,7 +43,10 @@ __all__ = ["Ising"]
 MAX_ENUMERATION_SITES = 25  # log Z by enumeration: 2^25 configurations, about a second
 MAX_TABULATED_SITES = 20  # the density of states (log Z, exact sampling) is tabulated once
 MAX_TM_SAMPLING = 2**26  # transfer-matrix sampling holds rows x 4^width entries
-NORMALIZERS = ("auto", "enumeration", "transfer_matrix")
+NORMALIZERS = ("auto", "enumeration", "transfer_matrix", "kaufman")
+# Below this |β| the zero-field log Z is its Taylor expansion N log 2 + Var_0[T] β² / 2
+# (error O(N β⁴), under 1e-13 here): Kaufman's γ_0 = 2β + log tanh β diverges at β = 0.
+KAUFMAN_SMALL_BETA = 1e-4
 
 
 class Ising(Model):
@@ -47,9 +54,16 @@ class Ising(Model):
 
     Args:
       shape: ``(L, M)``, both sides >= 2.
-      normalizer: ``"auto"`` (the cheaper exact strategy), ``"enumeration"`` or
-        ``"transfer_matrix"``. Up to 20 spins, enumeration is tabulated once by sufficient
-        statistic (the density of states g(T), counted over all 2^n configurations), so
+      field: with False, the zero-field model: the single parameter ``beta`` (h = 0),
+        whose log Z is Kaufman's closed form at any size when both sides are even (a
+        bipartite torus, where Z(-β) = Z(β) by flipping one sublattice); with an odd side
+        it needs enumeration or the transfer matrix (the closed form as written holds for
+        β > 0 only, and a frustrated lattice at β < 0 has no such symmetry).
+      normalizer: ``"auto"`` (the cheaper exact strategy: Kaufman's formula for the
+        zero-field model on even sides), ``"enumeration"``, ``"transfer_matrix"`` or
+        ``"kaufman"`` (zero field, even sides). Up to 20 spins, enumeration is tabulated
+        once by sufficient statistic (the density of states g(T), counted over all 2^n
+        configurations), so
         log Z = log Σ_T g(T) exp(θ·T) and exact sampling cost a few hundred terms per call;
         that is "auto"'s choice there. Up to 25 spins it sums all configurations per call.
 
@@ -65,7 +79,9 @@ class Ising(Model):
 
     name = "ising"
 
-    def __init__(self, shape: tuple[int, int] = (4, 4), *, normalizer: str = "auto"):
+    def __init__(
+        self, shape: tuple[int, int] = (4, 4), *, field: bool = True, normalizer: str = "auto"
+    ):
         super().__init__()
         try:
             if any(int(s) != s for s in shape):
@@ -79,7 +95,10 @@ class Ising(Model):
             raise ParameterError(f"Ising shape must be (L, M) with L, M >= 2; got {shape}")
         if normalizer not in NORMALIZERS:
             raise MethodError(f"unknown normalizer {normalizer!r}; choose one of {NORMALIZERS}")
+        if not isinstance(field, bool):
+            raise ParameterError(f"Ising field must be True or False; got {field!r}")
         self.shape = shape
+        self.field = field
         self.n_sites = shape[0] * shape[1]
         self.support = Spins(shape)
         self.params_spec = (
@@ -90,12 +109,16 @@ class Ising(Model):
                 dist.Normal(0.0, 1.0),
                 "coupling between bonded neighbours",
             ),
-            ParamSpec("h", (), constraints.real, dist.Normal(0.0, 1.0), "external field"),
         )
+        if field:
+            self.params_spec += (
+                ParamSpec("h", (), constraints.real, dist.Normal(0.0, 1.0), "external field"),
+            )
         self._strategy = self._choose_normalizer(normalizer)
         self.normalizer = {
             "enumeration": "exact: enumeration",
             "transfer_matrix": "exact: transfer matrix",
+            "kaufman": "exact: Kaufman's closed form (zero field, torus)",
             None: None,
         }[self._strategy]
         if self.n_sites <= MAX_TABULATED_SITES:
@@ -113,17 +136,37 @@ class Ising(Model):
     @property
     def default_truth(self) -> dict:
         """The parameters the CLI simulates from when ``--truth`` is not given."""
-        return {"beta": 0.3, "h": 0.05}
+        return {"beta": 0.3, "h": 0.05} if self.field else {"beta": 0.3}
+
+    def _h(self, params):
+        """The field: ``params["h"]``, or 0 for the zero-field model."""
+        return params["h"] if self.field else jnp.zeros_like(params["beta"])
 
     @classmethod
-    def from_shape(cls, shape: tuple[int, ...]) -> Ising:
+    def from_shape(cls, shape: tuple[int, ...], *, field: bool = True) -> Ising:
         """The CLI's constructor: ``--shape 4x4``."""
         if len(shape) != 2:
             raise ParameterError(f"ising takes a shape LxM, e.g. 4x4; got {shape}")
-        return cls(shape)
+        return cls(shape, field=field)
+
+    @classmethod
+    def from_cli(cls, shape, truth_names=()) -> Ising:
+        """``--truth`` naming ``beta`` alone is the zero-field model (Kaufman's log Z)."""
+        field = not truth_names or "h" in truth_names
+        return cls(field=field) if shape is None else cls.from_shape(shape, field=field)
 
     def _choose_normalizer(self, requested: str) -> str | None:
         width, rows = min(self.shape), max(self.shape)
+        even = all(side % 2 == 0 for side in self.shape)
+        if requested == "kaufman" and (self.field or not even):
+            raise MethodError(
+                "Kaufman's closed form is the zero-field model on a torus with even sides: use "
+                f"Ising({self.shape}, field=False) with both sides even"
+            )
+        if requested == "kaufman" or (requested == "auto" and not self.field and even):
+            if requested == "auto" and self.n_sites <= MAX_TABULATED_SITES:
+                return "enumeration"  # tabulated: as cheap, and exact to rounding
+            return "kaufman"
         can_enumerate = self.n_sites <= MAX_ENUMERATION_SITES
         can_transfer = width <= MAX_WIDTH
         if requested == "enumeration" and not can_enumerate:
@@ -147,16 +190,19 @@ class Ising(Model):
         return "enumeration" if cost_enumeration <= cost_transfer else "transfer_matrix"
 
     def _intractable_reason(self) -> str:
+        zero_field = (
+            "; with h = 0 and both sides even, Ising(shape, field=False) has Kaufman's closed form"
+        )
         return (
             f"Ising {self.shape[0]}x{self.shape[1]} has no exact log normaliser: enumeration "
             f"covers at most {MAX_ENUMERATION_SITES} spins and the transfer matrix a narrower "
             f"side of at most {MAX_WIDTH}. Use a method that avoids Z (pseudo_likelihood, "
             "contrastive_divergence, ratio_matching, exchange, pseudo_posterior) or estimate "
-            "log Z by annealed importance sampling"
+            "log Z by annealed importance sampling" + (zero_field if self.field else "")
         )
 
     def __repr__(self) -> str:
-        return f"Ising(shape={self.shape})"
+        return f"Ising(shape={self.shape}" + ("" if self.field else ", field=False") + ")"
 
     # -- the density -------------------------------------------------------------------
     @staticmethod
@@ -167,30 +213,34 @@ class Ising(Model):
 
     def _log_unnormalized(self, params, x):
         t = self.sufficient_statistics(x)
-        return params["beta"] * t[0] + params["h"] * t[1]
+        return params["beta"] * t[0] + self._h(params) * t[1]
 
-    statistic_names = ("bonds", "magnetisation")
+    @property
+    def statistic_names(self) -> tuple[str, ...]:
+        return ("bonds", "magnetisation") if self.field else ("bonds",)
 
     def statistics(self, x: jax.Array) -> jax.Array:
-        """The sufficient statistics T(s); see :meth:`sufficient_statistics`."""
-        return self.sufficient_statistics(x)
+        """The sufficient statistics T(s) (the bond sum alone for the zero-field model); see
+        :meth:`sufficient_statistics`."""
+        t = self.sufficient_statistics(x)
+        return t if self.field else t[:1]
 
     def expected_statistics(self, params) -> jax.Array:
         """E_θ[T] = ∇_θ log Z(θ), exact (θ = (β, h) is the natural parameter)."""
         params = self.check_params(params)
         grad = jax.grad(self._log_normalizer)(params)
-        return jnp.stack([grad["beta"], grad["h"]])
+        return jnp.stack([grad[name] for name in self.param_names])
 
     def with_normalizer(self, normalizer: str) -> Ising:
         """The same model with log Z computed by ``normalizer`` (see the constructor)."""
-        new = Ising(self.shape, normalizer=normalizer)
+        new = Ising(self.shape, field=self.field, normalizer=normalizer)
         new._prior_overrides = dict(self._prior_overrides)
         return new
 
     def log_conditionals(self, params, x):
         """log p(s_i | s_-i) = -softplus(-2 s_i η_i), η_i = β Σ_{j ~ i} s_j + h (Besag 1975)."""
         neighbours = jnp.roll(x, 1, 0) + jnp.roll(x, -1, 0) + jnp.roll(x, 1, 1) + jnp.roll(x, -1, 1)
-        eta = params["beta"] * neighbours + params["h"]
+        eta = params["beta"] * neighbours + self._h(params)
         return -jax.nn.softplus(-2.0 * x * eta)
 
     def conditional_classes(self, data):
@@ -207,22 +257,22 @@ class Ising(Model):
     def class_log_conditionals(self, params, classes):
         """log p(s_i | s_-i) of each class of :meth:`conditional_classes`."""
         spins, sums = classes
-        return -jax.nn.softplus(-2.0 * spins * (params["beta"] * sums + params["h"]))
+        return -jax.nn.softplus(-2.0 * spins * (params["beta"] * sums + self._h(params)))
 
     mcmc_kernel = "checkerboard Gibbs"
 
     def mcmc_sweep(self, key, params, x, *, step_size=None):
         """One checkerboard Gibbs sweep (every site once, from its exact conditional)."""
-        return checkerboard.sweep(key, x, params["beta"], params["h"])
+        return checkerboard.sweep(key, x, params["beta"], self._h(params))
 
     def mcmc_run(self, key, params, xs, num_sweeps, *, step_size=None):
         """``num_sweeps`` checkerboard sweeps of every lattice of ``xs``, all chains in one
         loop (:func:`bayesgen.samplers.checkerboard.run`)."""
-        return checkerboard.run(key, xs, params["beta"], params["h"], num_sweeps)
+        return checkerboard.run(key, xs, params["beta"], self._h(params), num_sweeps)
 
     def annealed_run(self, key, params, xs, temperature, num_sweeps):
         """f_θ^t is the Ising model at (tβ, th): checkerboard sweeps there."""
-        beta, h = temperature * params["beta"], temperature * params["h"]
+        beta, h = temperature * params["beta"], temperature * self._h(params)
         return checkerboard.run(key, xs, beta, h, num_sweeps)
 
     def _flat_log_f(self, theta, s_flat):
@@ -232,6 +282,9 @@ class Ising(Model):
     def _log_normalizer(self, params):
         if self._strategy is None:
             raise IntractableNormalizerError(self._intractable_reason())
+        if self._strategy == "kaufman":
+            return self._kaufman_log_z(params["beta"])
+        params = {"beta": params["beta"], "h": self._h(params)}
         if self._strategy == "enumeration" and self.n_sites <= MAX_TABULATED_SITES:
             # log Σ_T g(T) exp(θ·T) over the density of states: every configuration
             # counted, at the cost of the few hundred distinct sufficient statistics.
@@ -246,6 +299,17 @@ class Ising(Model):
             return enumerate_log_normalizer(self._flat_log_f, theta, self.n_sites)
         return ising_transfer_matrix_log_z(params["beta"], params["h"], self.shape)
 
+    def _kaufman_log_z(self, beta):
+        """Kaufman's log Z at |β| (Z(-β) = Z(β) on a torus with even sides), and its Taylor
+        expansion N log 2 + Var_0[T] β² / 2 below :data:`KAUFMAN_SMALL_BETA`, where the
+        closed form divides 0 by 0. Var_0[T] sums the squared multiplicity of each bonded pair
+        (a side of length 2 bonds each of its pairs twice)."""
+        var0 = sum(self.n_sites * (2.0 if side == 2 else 1.0) for side in self.shape)
+        small = jnp.abs(beta) < KAUFMAN_SMALL_BETA
+        safe = jnp.where(small, KAUFMAN_SMALL_BETA, jnp.abs(beta))
+        taylor = self.n_sites * jnp.log(2.0) + 0.5 * var0 * beta**2
+        return jnp.where(small, taylor, ising_torus_log_z_kaufman(safe, self.shape))
+
     # -- simulation --------------------------------------------------------------------
     def _sample(self, key, params, n, *, method: str = "auto", num_sweeps: int = 1000):
         """Exact where it is affordable: by enumeration up to 20 spins (inverse CDF in float64
@@ -258,6 +322,7 @@ class Ising(Model):
         """
         if method not in ("auto", "exact", "gibbs"):
             raise MethodError(f"unknown sampling method {method!r}; use 'auto', 'exact' or 'gibbs'")
+        params = {"beta": params["beta"], "h": self._h(params)}
         if method == "exact" and self._sampling == "gibbs":
             raise MethodError(
                 f"exact sampling of {self.shape} is out of reach (more than "

@@ -48,3 +48,22 @@ def test_u_statistic_is_centred_under_the_model_and_large_otherwise():
 def test_unsupported_and_bad_data():
     with pytest.raises(bg.DataError):
         kernel_stein_discrepancy(ISING, PARAMS, np.zeros((5, 3, 3)))
+
+
+def test_discrete_ksd_ranks_fits_up_to_its_size_limit_and_is_not_shown_beyond():
+    # 10 x 10 (exact draws by the transfer matrix): the truth's KSD sits inside the spread
+    # of its own replicates, half the coupling lies far outside it.
+    model = bg.models.Ising((10, 10))
+    assert model.n_sites == bg.evaluation.ksd.MAX_DISCRETE_SITES
+    params = {"beta": 0.3, "h": 0.0}
+    keys = jax.random.split(jax.random.key(3), 6)
+    at_truth = [kernel_stein_discrepancy(model, params, model.sample(k, params, 100)) for k in keys]
+    data = model.sample(keys[0], params, 100)
+    wrong = kernel_stein_discrepancy(model, {"beta": 0.15, "h": 0.0}, data)
+    assert abs(np.mean(at_truth)) < 3 * np.std(at_truth, ddof=1) / np.sqrt(len(keys))
+    assert wrong > 5 * np.std(at_truth, ddof=1)
+    big = bg.models.Ising((16, 16))
+    with pytest.raises(bg.MethodError, match="not shown beyond"):
+        kernel_stein_discrepancy(big, params, -np.ones((2, 16, 16)))
+    with pytest.raises(bg.MethodError, match="two data"):
+        kernel_stein_discrepancy(model, params, data[:1])

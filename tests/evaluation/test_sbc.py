@@ -59,7 +59,8 @@ def test_one_gibbs_sweep_exchange_is_miscalibrated_at_strong_coupling():
     beta = wrong.table.set_index("parameter").loc["beta"]
     # One sweep from the data barely moves it: the auxiliary statistics lag, the chain
     # targets roughly a tempered likelihood, and the posterior is too wide (PIT sd low).
-    assert beta["p"] < 1e-4 and beta["pit sd"] < UNIFORM_SD - 2 * pit_sd_se(200)
+    # beta itself fails the chi-square at the family-wise level (Bonferroni over 2).
+    assert beta["p"] < wrong.alpha / 2 and beta["pit sd"] < UNIFORM_SD - 2 * pit_sd_se(200)
 
 
 def test_bad_sbc_settings_are_package_errors():

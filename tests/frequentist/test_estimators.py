@@ -72,7 +72,7 @@ def test_mcmle_agrees_with_the_exact_mle(ising_data):
 def test_contrastive_divergence_with_bootstrap_errors(ising_data, persistent):
     est = ContrastiveDivergence(persistent=persistent)
     result = bg.fit(ISING, ising_data, est, key=jax.random.key(4), num_steps=300, num_bootstrap=30)
-    assert result.uncertainty == "parametric bootstrap (30 of 30 refits)"
+    assert result.uncertainty == "parametric bootstrap (30 of 30 refits; data by enumeration)"
     assert result.timing["bootstrap_s"] > 0 and result.converged
     exact = bg.fit(ISING, ising_data, "exact_mle")
     # The MLE is efficient, so CD's true SE is at least the MLE's; a bootstrap SE from B=30

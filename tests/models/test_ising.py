@@ -169,3 +169,47 @@ def test_bad_construction():
 def test_errors_are_package_errors():
     for cls in (bg.DataError, bg.ParameterError, bg.IntractableNormalizerError, bg.MethodError):
         assert issubclass(cls, bg.BayesgenError)
+
+
+@pytest.mark.parametrize("shape", [(4, 6), (6, 6), (2, 6)])
+def test_zero_field_kaufman_matches_the_transfer_matrix_at_every_coupling(shape):
+    # Kaufman's formula holds for beta > 0; the model extends it by Z(-beta) = Z(beta) on
+    # even sides and by its Taylor expansion below 1e-4: value and gradient against the
+    # transfer matrix at h = 0, both signs, across the small-beta switch.
+    zero = bg.models.Ising(shape, field=False, normalizer="kaufman")
+    full = bg.models.Ising(shape, normalizer="transfer_matrix")
+    assert zero.param_names == ("beta",) and zero.normalizer.startswith("exact: Kaufman")
+
+    def log_z(b):
+        return zero.log_normalizer({"beta": b})
+
+    def log_z_tm(b):
+        return full.log_normalizer({"beta": b, "h": 0.0})
+
+    for beta in (-0.7, -0.3, -2e-4, -1e-5, 0.0, 3e-5, 1e-4, 0.2, 0.4406868, 1.2):
+        np.testing.assert_allclose(log_z(beta), log_z_tm(beta), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(jax.grad(log_z)(beta), jax.grad(log_z_tm)(beta), atol=1e-8)
+
+
+def test_zero_field_model_is_the_field_model_at_h_zero():
+    zero, full = bg.models.Ising((3, 5), field=False), bg.models.Ising((3, 5))
+    assert zero.normalizer == full.normalizer == "exact: enumeration"  # odd side: no Kaufman
+    x = full.sample(jax.random.key(0), {"beta": 0.3, "h": 0.0}, 50)
+    np.testing.assert_allclose(
+        zero.log_likelihood({"beta": 0.3}, x), full.log_likelihood({"beta": 0.3, "h": 0.0}, x)
+    )
+    np.testing.assert_allclose(
+        zero.log_conditionals({"beta": 0.3}, x[0]),
+        full.log_conditionals({"beta": 0.3, "h": 0.0}, x[0]),
+    )
+    assert zero.statistic_names == ("bonds",) and zero.default_truth == {"beta": 0.3}
+    big_odd = bg.models.Ising((33, 33), field=False)
+    assert big_odd.normalizer is None
+    with pytest.raises(bg.MethodError, match="even sides"):
+        bg.models.Ising((33, 33), field=False, normalizer="kaufman")
+    with pytest.raises(bg.MethodError, match="zero-field"):
+        bg.models.Ising((32, 32), normalizer="kaufman")
+    with pytest.raises(bg.IntractableNormalizerError, match="field=False"):
+        bg.models.Ising((32, 32)).log_normalizer(TRUTH)
+    with pytest.raises(bg.ParameterError, match="True or False"):
+        bg.models.Ising((4, 4), field=0)
