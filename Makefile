@@ -44,6 +44,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/study_cost.py
 	$(PY) benchmarks/compile_times.py
 	$(PY) benchmarks/cost_of_z.py
+	$(PY) benchmarks/one_lattice.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

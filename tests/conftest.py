@@ -1,5 +1,24 @@
-"""Exact checks of log Z need float64: enable it at the test entry point (not on import)."""
+"""Exact checks of log Z need float64: enable it at the test entry point (not on import).
+
+Compiled programs are kept in a persistent cache shared by the test processes (and the
+notebook kernels they start, through the environment) for the length of one run: many
+tests compile the same fit or sampler for the same shapes, and XLA's compile dominates
+their time. The cache lives under ``.pytest_cache`` (ignored by git); delete it to start
+cold.
+"""
+
+import os
+from pathlib import Path
 
 import jax
 
+CACHE = Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax-compilation"
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(CACHE))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
 jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update(
+    "jax_persistent_cache_min_compile_time_secs",
+    float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+)

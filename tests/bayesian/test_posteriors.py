@@ -60,7 +60,7 @@ def test_nuts_matches_the_quadrature_posterior(data, grid_posterior):
 
 def test_exchange_with_exact_auxiliary_draws_matches(data, grid_posterior):
     result = bg.sample_posterior(
-        MODEL, data, "exchange", key=jax.random.key(2), num_warmup=2000, num_samples=5000
+        MODEL, data, "exchange", key=jax.random.key(2), num_warmup=1000, num_samples=2000
     )
     assert result.normalizer.startswith("cancelled: exact auxiliary draw")
     _agrees(result, *grid_posterior)
@@ -71,7 +71,7 @@ def test_exchange_with_exact_auxiliary_draws_matches(data, grid_posterior):
 def test_approximate_exchange_with_gibbs_auxiliary_draws_matches(data, grid_posterior):
     method = bg.bayesian.Exchange(auxiliary="mcmc")  # checkerboard sweeps from the data
     result = bg.sample_posterior(
-        MODEL, data, method, key=jax.random.key(3), num_warmup=2000, num_samples=5000
+        MODEL, data, method, key=jax.random.key(3), num_warmup=1000, num_samples=2000
     )
     assert result.normalizer.startswith(
         "cancelled approximately: auxiliary draw by autocorrelation-chosen sweeps"

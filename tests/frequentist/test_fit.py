@@ -155,7 +155,7 @@ def test_a_single_fit_stops_where_a_replicate_study_does(data):
 def test_unknown_and_inapplicable_methods():
     with pytest.raises(
         bg.MethodError,
-        match="available: contrastive_divergence, denoising_score_matching, discrete_fisher, ",
+        match="available: conditional_nce, contrastive_divergence, denoising_score_matching, ",
     ):
         bg.fit(MODEL, np.ones((3, 4, 4)), "magic")
     gaussian = bg.models.Gaussian(2)
