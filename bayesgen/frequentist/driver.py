@@ -339,6 +339,11 @@ _gradient_norm_jit = jax.jit(_full_gradient_norm, static_argnums=(0, 1))
 _sandwich_jit = jax.jit(sandwich_covariance, static_argnums=(0, 1), static_argnames="information")
 
 
+def _num_params(model) -> int:
+    """The number of scalar parameters of ``model``."""
+    return sum(math.prod(spec.shape) for spec in model.params_spec)
+
+
 def _optimizer_check(est, converged, grad_norm, steps_taken, num_steps, failed_step) -> Check:
     if failed_step is not None:
         return Check(
@@ -421,8 +426,7 @@ def fit(
     """
     est, key, opt, num_steps = _setup(model, method, key, optimizer, num_steps)
     data = model.validate(data)
-    num_params = sum(math.prod(s.shape) for s in model.params_spec)
-    uncertainty = uncertainty or est.default_uncertainty(data.shape[0], num_params)
+    uncertainty = uncertainty or est.default_uncertainty(data.shape[0], _num_params(model))
     if uncertainty not in UNCERTAINTY:
         raise MethodError(f"unknown uncertainty {uncertainty!r}; choose one of {UNCERTAINTY}")
     if uncertainty in ("sandwich", "observed_information") and not est.is_m_estimator:
@@ -577,8 +581,7 @@ def _fit_one(model, est, opt, num_steps, batch_size, v0, data, key):
     v, _, _, _, failed, state = carry
     params, nuisance = constrain(model, v[0]), v[1]
     unravel = ravel_pytree((params, nuisance))[1]
-    num_params = sum(math.prod(s.shape) for s in model.params_spec)
-    how = est.default_uncertainty(data.shape[0], num_params)
+    how = est.default_uncertainty(data.shape[0], _num_params(model))
     if how in ("sandwich", "observed_information"):
         information = how == "observed_information"
         cov = sandwich_covariance(est, model, v, data, key_fit, state, information=information)
