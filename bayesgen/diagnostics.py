@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ZERO_SE", "Check", "as_dict", "stderr_check", "verdict"]
+__all__ = ["ZERO_SE", "Check", "checks_by_name", "stderr_check", "verdict"]
 
 ZERO_SE = float(np.sqrt(np.finfo(np.float64).eps))
 
@@ -48,18 +48,6 @@ def verdict(checks: Mapping[str, Check]) -> tuple[bool, str]:
     """``(every check passed, the failed checks' details joined by "; ")``."""
     failed = [c.detail for c in checks.values() if not c.passed]
     return not failed, "; ".join(failed)
-
-
-def as_dict(checks: Mapping[str, Check]) -> dict:
-    """The checks as plain JSON-ready dicts ``{name: {"passed", "value", "detail"}}``."""
-    return {
-        name: {
-            "passed": bool(c.passed),
-            "value": None if c.value is None or not math.isfinite(c.value) else float(c.value),
-            "detail": c.detail,
-        }
-        for name, c in checks.items()
-    }
 
 
 def _flat(values: Mapping[str, np.ndarray]) -> dict[str, float]:

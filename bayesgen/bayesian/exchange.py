@@ -238,8 +238,8 @@ class Exchange(PosteriorMethod):
         if z_free and (self.start == "z_free" or self._chooses_sweeps(model)):
             extras = _z_free_start(model)(data)
         if self._chooses_sweeps(model):
-            at = extras["start"] if z_free else modes.unconstrained_zeros(model, data.dtype)[0]
-            unravel = modes.unconstrained_zeros(model, data.dtype)[1]
+            origin, unravel = modes.unconstrained_zeros(model, data.dtype)
+            at = extras["start"] if z_free else origin
             extras["num_sweeps"], extras["lag_correlation"] = sweeps_to_decorrelate(
                 model,
                 modes.params_of(model, unravel, at),
@@ -250,8 +250,9 @@ class Exchange(PosteriorMethod):
                 target=self.max_lag_correlation,
                 step_size=self.step_size,
             )
-        if self.start != "z_free":
-            extras.pop("start", None), extras.pop("start_cov", None)
+        if self.start != "z_free":  # the Z-free fit only placed the pilot chains
+            extras.pop("start", None)
+            extras.pop("start_cov", None)
         return extras
 
     def _chooses_sweeps(self, model) -> bool:
