@@ -104,6 +104,11 @@ class Model:
         return tuple(p.name for p in self.params_spec)
 
     @property
+    def num_params(self) -> int:
+        """The number of scalar parameters (the sum of the specs' sizes)."""
+        return sum(int(np.prod(p.shape, dtype=int)) for p in self.params_spec)
+
+    @property
     def prior(self) -> dict[str, Distribution]:
         """``{name: NumPyro distribution}``: the defaults, overridden by :meth:`with_prior`."""
         return {p.name: self._prior_overrides.get(p.name, p.prior) for p in self.params_spec}

@@ -339,11 +339,6 @@ _gradient_norm_jit = jax.jit(_full_gradient_norm, static_argnums=(0, 1))
 _sandwich_jit = jax.jit(sandwich_covariance, static_argnums=(0, 1), static_argnames="information")
 
 
-def _num_params(model) -> int:
-    """The number of scalar parameters of ``model``."""
-    return sum(math.prod(spec.shape) for spec in model.params_spec)
-
-
 def _optimizer_check(est, converged, grad_norm, steps_taken, num_steps, failed_step) -> Check:
     if failed_step is not None:
         return Check(
@@ -426,7 +421,7 @@ def fit(
     """
     est, key, opt, num_steps = _setup(model, method, key, optimizer, num_steps)
     data = model.validate(data)
-    uncertainty = uncertainty or est.default_uncertainty(data.shape[0], _num_params(model))
+    uncertainty = uncertainty or est.default_uncertainty(data.shape[0], model.num_params)
     if uncertainty not in UNCERTAINTY:
         raise MethodError(f"unknown uncertainty {uncertainty!r}; choose one of {UNCERTAINTY}")
     if uncertainty in ("sandwich", "observed_information") and not est.is_m_estimator:
@@ -500,7 +495,7 @@ def fit(
                 "sampler; give the model one, or use uncertainty='sandwich' (many data) or "
                 "'none'"
             ) from None
-        refits = _fit_many(model, est, opt, num_steps, batch_size, v0, datasets, keys)
+        refits = _fit_many(model, est, opt, num_steps, batch_size, 0, v0, datasets, keys)
         flat = jax.vmap(lambda p, q: ravel_pytree((p, q))[0])(refits.params, refits.nuisance)
         cov_full, used = bootstrap_covariance(np.asarray(flat), np.asarray(refits.failed_step))
         described = (
@@ -547,27 +542,57 @@ class Replicates(NamedTuple):
 
     params: dict
     nuisance: dict
-    stderr: dict  # the default uncertainty where it needs no refits (the sandwich, or the
-    # observed information of a likelihood from few data); NaN where it is the bootstrap
+    stderr: dict  # the default uncertainty: the sandwich, the observed information of a
+    # likelihood from few data, or the parametric bootstrap when ``num_bootstrap`` > 0
+    # (else NaN where the default is the bootstrap)
     grad_norm: jax.Array
     failed_step: jax.Array  # -1 where the fit stayed finite
 
 
 def fit_replicates(
-    model, datasets, method, *, key=None, optimizer=None, num_steps=None, batch_size=None
+    model,
+    datasets,
+    method,
+    *,
+    key=None,
+    optimizer=None,
+    num_steps=None,
+    batch_size=None,
+    num_bootstrap: int = 0,
 ) -> Replicates:
     """Fit every dataset in ``datasets`` (shape ``(R, n, *event_shape)``) as one vmapped,
     jitted computation, each replicate with its own key. Deterministic estimators without
     state stop each replicate at the gradient tolerance (or ``num_steps``); the others run
-    ``num_steps`` steps."""
+    ``num_steps`` steps.
+
+    Standard errors are each estimator's default for the data size
+    (:meth:`~bayesgen.frequentist.base.Estimator.default_uncertainty`). Where that is the
+    parametric bootstrap (one lattice, or a non-likelihood estimator below 30 data), they
+    are NaN unless ``num_bootstrap`` >= 2: then every replicate is refitted on that many
+    datasets simulated at its own estimate, all replicates' refits in the same vmapped
+    computation (R x num_bootstrap fits and simulated datasets)."""
     est, key, opt, num_steps = _setup(model, method, key, optimizer, num_steps)
+    if num_bootstrap and (int(num_bootstrap) != num_bootstrap or num_bootstrap < 2):
+        raise MethodError(f"num_bootstrap must be 0 or an integer >= 2; got {num_bootstrap!r}")
     datasets = jnp.stack([model.validate(d) for d in datasets])  # host checks, per replicate
+    boot = int(num_bootstrap)
+    if boot and est.default_uncertainty(datasets.shape[1], model.num_params) != "bootstrap":
+        boot = 0
     v0 = _initial_point(model, est, None, datasets[0])
     keys = jax.random.split(key, datasets.shape[0])
-    return _fit_many(model, est, opt, num_steps, batch_size, v0, datasets, keys)
+    try:
+        return _fit_many(model, est, opt, num_steps, batch_size, boot, v0, datasets, keys)
+    except NotImplementedError:
+        if not boot:
+            raise
+        raise MethodError(
+            f"the parametric bootstrap simulates data from each fit, and {model!r} has no "
+            "sampler; use num_bootstrap=0"
+        ) from None
 
 
-def _fit_one(model, est, opt, num_steps, batch_size, v0, data, key):
+def _point_fit(model, est, opt, num_steps, batch_size, v0, data, key):
+    """One fit from ``v0``: ``(v, failed_step, state, key_fit)``."""
     key_fit, key_init = jax.random.split(key)
     state0 = est.init_state(model, _merge(model, v0), data, key_init)
     carry = _initial_carry(opt, v0, state0)
@@ -579,23 +604,42 @@ def _fit_one(model, est, opt, num_steps, batch_size, v0, data, key):
             model, est, opt, num_steps, batch_size, False, *start, data, key_fit
         )
     v, _, _, _, failed, state = carry
+    return v, failed, state, key_fit
+
+
+def _fit_one(model, est, opt, num_steps, batch_size, num_bootstrap, v0, data, key):
+    v, failed, state, key_fit = _point_fit(model, est, opt, num_steps, batch_size, v0, data, key)
     params, nuisance = constrain(model, v[0]), v[1]
-    unravel = ravel_pytree((params, nuisance))[1]
-    how = est.default_uncertainty(data.shape[0], _num_params(model))
+    flat, unravel = ravel_pytree((params, nuisance))
+    how = est.default_uncertainty(data.shape[0], model.num_params)
     if how in ("sandwich", "observed_information"):
         information = how == "observed_information"
         cov = sandwich_covariance(est, model, v, data, key_fit, state, information=information)
         se = jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0))
+    elif num_bootstrap:  # refits on data simulated at this replicate's estimate
+        keys = jax.random.split(jax.random.fold_in(key, 1), 2 * num_bootstrap)
+        boot_data = jax.vmap(lambda k: model.sample(k, params, data.shape[0]))(keys[::2])
+
+        def refit(d, k):
+            w, bad = _point_fit(model, est, opt, num_steps, batch_size, v0, d, k)[:2]
+            return ravel_pytree((constrain(model, w[0]), w[1]))[0], bad
+
+        refits, bad = jax.vmap(refit)(boot_data, keys[1::2])
+        ok = (bad < 0)[:, None]
+        used = jnp.sum(ok)
+        mean = jnp.sum(jnp.where(ok, refits, 0.0), 0) / jnp.maximum(used, 1)
+        var = jnp.sum(jnp.where(ok, (refits - mean) ** 2, 0.0), 0) / (used - 1.0)
+        se = jnp.where(used >= 2, jnp.sqrt(var), jnp.nan)
     else:
-        se = jnp.full(ravel_pytree((params, nuisance))[0].shape, jnp.nan, data.dtype)
+        se = jnp.full(flat.shape, jnp.nan, data.dtype)
     grad_norm = _full_gradient_norm(model, est, v, data, key_fit, state)
     return Replicates(params, nuisance, unravel(se)[0], grad_norm, failed)
 
 
-@jax.jit(static_argnums=(0, 1, 2, 3, 4))
-def _fit_many(model, est, opt, num_steps, batch_size, v0, datasets, keys):
-    return jax.vmap(_fit_one, (None, None, None, None, None, None, 0, 0))(
-        model, est, opt, num_steps, batch_size, v0, datasets, keys
+@jax.jit(static_argnums=(0, 1, 2, 3, 4, 5))
+def _fit_many(model, est, opt, num_steps, batch_size, num_bootstrap, v0, datasets, keys):
+    return jax.vmap(_fit_one, (None, None, None, None, None, None, None, 0, 0))(
+        model, est, opt, num_steps, batch_size, num_bootstrap, v0, datasets, keys
     )
 
 

@@ -1,5 +1,6 @@
 """The model zoo, one file per family. :data:`REGISTRY` maps CLI names to classes."""
 
+from bayesgen.models.boltzmann import BoltzmannMachine, petersen_edges
 from bayesgen.models.conway_maxwell_poisson import ConwayMaxwellPoisson
 from bayesgen.models.ebm2d import EBM2D
 from bayesgen.models.gaussian import Gaussian
@@ -15,6 +16,7 @@ REGISTRY = {
     "cmp": ConwayMaxwellPoisson,
     "ica": ICA,
     "rbm": RBM,
+    "boltzmann": BoltzmannMachine,
     "ebm2d": EBM2D,
 }
 
@@ -23,8 +25,10 @@ __all__ = [
     "ICA",
     "RBM",
     "REGISTRY",
+    "BoltzmannMachine",
     "ConwayMaxwellPoisson",
     "Gaussian",
     "Ising",
     "VonMisesFisher",
+    "petersen_edges",
 ]

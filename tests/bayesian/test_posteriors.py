@@ -60,7 +60,7 @@ def test_nuts_matches_the_quadrature_posterior(data, grid_posterior):
 
 def test_exchange_with_exact_auxiliary_draws_matches(data, grid_posterior):
     result = bg.sample_posterior(
-        MODEL, data, "exchange", key=jax.random.key(2), num_warmup=1000, num_samples=2000
+        MODEL, data, "exchange", key=jax.random.key(2), num_warmup=1000, num_samples=3000
     )
     assert result.normalizer.startswith("cancelled: exact auxiliary draw")
     _agrees(result, *grid_posterior)
