@@ -201,11 +201,11 @@ def _initial_unconstrained(model, init, dtype):
     }
 
 
-def _initial_point(model, est, init, data):
+def _initial_point(model, est, init, data, *, start=True):
     """``v = (unconstrained params, nuisance params)``, the point the optimiser moves: from
-    ``init``, else the fit of the estimator's :meth:`~Estimator.start_method`, else the
-    model's initial parameters or the origin."""
-    start = est.start_method(model) if init is None else None
+    ``init``, else (with ``start``) the fit of the estimator's
+    :meth:`~Estimator.start_method`, else the model's initial parameters or the origin."""
+    start = est.start_method(model) if init is None and start else None
     if start is not None:
         init = fit(model, data, start, uncertainty="none", progress=False).params
     nuisance = {k: jnp.asarray(x, data.dtype) for k, x in est.nuisance_init(model, data).items()}
@@ -495,7 +495,8 @@ def fit(
                 "sampler; give the model one, or use uncertainty='sandwich' (many data) or "
                 "'none'"
             ) from None
-        refits = _fit_many(model, est, opt, num_steps, batch_size, 0, v0, datasets, keys)
+        starts = jax.tree.map(lambda a: jnp.broadcast_to(a, (keys.shape[0], *a.shape)), v0)
+        refits = _fit_many(model, est, opt, num_steps, batch_size, 0, starts, datasets, keys)
         flat = jax.vmap(lambda p, q: ravel_pytree((p, q))[0])(refits.params, refits.nuisance)
         cov_full, used = bootstrap_covariance(np.asarray(flat), np.asarray(refits.failed_step))
         described = (
@@ -578,8 +579,19 @@ def fit_replicates(
     boot = int(num_bootstrap)
     if boot and est.default_uncertainty(datasets.shape[1], model.num_params) != "bootstrap":
         boot = 0
-    v0 = _initial_point(model, est, None, datasets[0])
-    keys = jax.random.split(key, datasets.shape[0])
+    replicates = datasets.shape[0]
+
+    def tile(a):
+        return jnp.broadcast_to(a, (replicates, *jnp.shape(a)))
+
+    u0, nuisance0 = _initial_point(model, est, None, datasets[0], start=False)
+    start = est.start_method(model)
+    if start is None:  # every replicate from the same point
+        v0 = jax.tree.map(tile, (u0, nuisance0))
+    else:  # each from its own Z-free fit, as bg.fit starts (MCMLE from the MPLE)
+        starts = fit_replicates(model, datasets, start, key=key).params
+        v0 = (jax.vmap(lambda p: unconstrain(model, p))(starts), jax.tree.map(tile, nuisance0))
+    keys = jax.random.split(key, replicates)
     try:
         return _fit_many(model, est, opt, num_steps, batch_size, boot, v0, datasets, keys)
     except NotImplementedError:
@@ -608,6 +620,7 @@ def _point_fit(model, est, opt, num_steps, batch_size, v0, data, key):
 
 
 def _fit_one(model, est, opt, num_steps, batch_size, num_bootstrap, v0, data, key):
+    """One replicate from its own start ``v0``; its bootstrap refits start there too."""
     v, failed, state, key_fit = _point_fit(model, est, opt, num_steps, batch_size, v0, data, key)
     params, nuisance = constrain(model, v[0]), v[1]
     flat, unravel = ravel_pytree((params, nuisance))
@@ -638,7 +651,7 @@ def _fit_one(model, est, opt, num_steps, batch_size, num_bootstrap, v0, data, ke
 
 @jax.jit(static_argnums=(0, 1, 2, 3, 4, 5))
 def _fit_many(model, est, opt, num_steps, batch_size, num_bootstrap, v0, datasets, keys):
-    return jax.vmap(_fit_one, (None, None, None, None, None, None, None, 0, 0))(
+    return jax.vmap(_fit_one, (None, None, None, None, None, None, 0, 0, 0))(
         model, est, opt, num_steps, batch_size, num_bootstrap, v0, datasets, keys
     )
 

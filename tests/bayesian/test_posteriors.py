@@ -60,7 +60,7 @@ def test_nuts_matches_the_quadrature_posterior(data, grid_posterior):
 
 def test_exchange_with_exact_auxiliary_draws_matches(data, grid_posterior):
     result = bg.sample_posterior(
-        MODEL, data, "exchange", key=jax.random.key(2), num_warmup=1000, num_samples=3000
+        MODEL, data, "exchange", key=jax.random.key(2), num_warmup=250, num_samples=750
     )
     assert result.normalizer.startswith("cancelled: exact auxiliary draw")
     _agrees(result, *grid_posterior)
@@ -71,7 +71,7 @@ def test_exchange_with_exact_auxiliary_draws_matches(data, grid_posterior):
 def test_approximate_exchange_with_gibbs_auxiliary_draws_matches(data, grid_posterior):
     method = bg.bayesian.Exchange(auxiliary="mcmc")  # checkerboard sweeps from the data
     result = bg.sample_posterior(
-        MODEL, data, method, key=jax.random.key(3), num_warmup=1000, num_samples=2000
+        MODEL, data, method, key=jax.random.key(3), num_warmup=250, num_samples=500
     )
     assert result.normalizer.startswith(
         "cancelled approximately: auxiliary draw by autocorrelation-chosen sweeps"
@@ -114,7 +114,7 @@ def test_approximate_exchange_matches_the_transfer_matrix_posterior_on_8x8():
     mean, sd = _transfer_matrix_grid_posterior(model, data)
     method = bg.bayesian.Exchange(auxiliary="mcmc")
     result = bg.sample_posterior(
-        model, data, method, key=jax.random.key(4), num_warmup=2000, num_samples=5000
+        model, data, method, key=jax.random.key(4), num_warmup=500, num_samples=1250
     )
     _agrees(result, mean, sd)
 

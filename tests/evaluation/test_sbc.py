@@ -32,8 +32,8 @@ def test_exact_posterior_samplers_are_calibrated(method, tmp_path):
         n=100,
         replicates=200,
         key=jax.random.key(21),
-        num_warmup=300,
-        num_samples=300,
+        num_warmup=300 if method == "nuts" else 75,  # exchange: 4 steps per draw (2 d)
+        num_samples=300 if method == "nuts" else 75,
     )
     assert result.ok.all() and set(result.ranks) == {"beta", "h"}
     for ranks in result.ranks.values():
@@ -53,7 +53,8 @@ def test_exact_posterior_samplers_are_calibrated(method, tmp_path):
 
 def test_one_gibbs_sweep_exchange_is_miscalibrated_at_strong_coupling():
     model = bg.models.Ising((4, 4)).with_prior(STRONG)
-    settings = dict(n=200, replicates=200, key=jax.random.key(7), num_warmup=300, num_samples=300)
+    # 75 + 75 draws of 4 exchange steps each (2 d), 39 ranks from each replicate's 300
+    settings = dict(n=200, replicates=200, key=jax.random.key(7), num_warmup=75, num_samples=75)
     wrong = bg.sbc(model, bg.bayesian.Exchange(auxiliary="mcmc", num_sweeps=1), **settings)
     assert not wrong.passed
     beta = wrong.table.set_index("parameter").loc["beta"]

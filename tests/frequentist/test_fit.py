@@ -148,6 +148,24 @@ def test_replicates_of_one_lattice_get_bootstrap_intervals_that_cover():
         fit_replicates(model, datasets, "pseudo_likelihood", num_bootstrap=1)
 
 
+def test_replicates_start_where_a_single_fit_starts():
+    """Each replicate starts from its own Z-free fit, as bg.fit does (MCMLE from the MPLE).
+    Started all from the first replicate's MPLE, MCMLE could not travel to each MLE within
+    its 10 refreshes: on 16 x 16 lattices (n = 1, 100 replicates) its estimates were pulled
+    toward that start and its 95% intervals covered 77%. Now every replicate's MCMLE is
+    within 0.25 exact SEs of its exact MLE (0.09 measured on 16 x 16) with the same SE."""
+    model = bg.models.Ising((8, 8), field=False)
+    datasets = jax.vmap(lambda k: model.sample(k, {"beta": 0.35}, 1))(
+        jax.random.split(jax.random.key(4), 16)
+    )
+    exact = fit_replicates(model, datasets, "exact_mle")
+    mcmle = fit_replicates(model, datasets, "mcmle", key=jax.random.key(1))
+    se = np.asarray(exact.stderr["beta"])
+    gap = np.abs(np.asarray(mcmle.params["beta"]) - np.asarray(exact.params["beta"])) / se
+    assert gap.max() < 0.25, gap
+    np.testing.assert_allclose(mcmle.stderr["beta"], se, rtol=0.1)
+
+
 def test_new_data_of_the_same_shape_does_not_recompile(data):
     traces = []
 
