@@ -127,3 +127,19 @@ def test_study_prints_coverage_and_writes_json(tmp_path, capsys):
     coverage_se = (0.95 * 0.05 / 40) ** 0.5  # binomial, at the nominal rate
     assert abs(rows[("exact_mle", "beta")]["coverage"] - 0.95) <= 4 * coverage_se
     assert rows[("contrastive_divergence", "beta")]["coverage"] is None  # no standard errors
+
+
+def test_study_of_one_lattice_with_bootstrap_intervals(tmp_path):
+    """``--n 1 --bootstrap B``: pseudo-likelihood's intervals from B refits per replicate
+    (zero-field 4 x 4 lattices, exact draws); without ``--bootstrap`` it has none."""
+    base = ["study", "ising", "--shape", "4x4", "--truth", "beta=0.3", "--n", "1"]
+    base += ["--replicates", "20", "--methods", "exact_mle,pseudo_likelihood"]
+    for boot, path in ((["--bootstrap", "20"], tmp_path / "boot.json"), ([], tmp_path / "no.json")):
+        assert main([*base, *boot, "--json", str(path)]) == 0
+    rows = {r["method"]: r for r in json.loads((tmp_path / "boot.json").read_text())["rows"]}
+    assert rows["pseudo_likelihood"]["coverage"] is not None
+    assert rows["pseudo_likelihood"]["mean width"] > 0  # (one 16-spin lattice may order:
+    # some replicates' MLEs run off, so the widths are not compared here)
+    plain = {r["method"]: r for r in json.loads((tmp_path / "no.json").read_text())["rows"]}
+    assert plain["pseudo_likelihood"]["coverage"] is None
+    assert main([*base, "--bootstrap", "1"]) == 2
