@@ -78,11 +78,19 @@ def stderr_check(
     if not bad:
         return Check("stderr", True, smallest, f"standard errors from the {how}, all > 0")
     shown = ", ".join(f"{k} = {v:.3g}" for k, v in list(bad.items())[:3])
+    if how.startswith("parametric bootstrap"):  # every refit landed on one point
+        advice = (
+            "the data simulated at the estimate all fit to one point (a degenerate or "
+            "ordered fit: check the estimate itself)"
+        )
+    else:
+        advice = (
+            "use uncertainty='bootstrap' (or 'observed_information' for a likelihood estimator)"
+        )
     return Check(
         "stderr",
         False,
         smallest,
         f"standard errors from the {how} over n = {n} are not usable ({shown}): a zero-width "
-        "or missing interval; use uncertainty='bootstrap' (or 'observed_information' for a "
-        "likelihood estimator)",
+        f"or missing interval; {advice}",
     )
