@@ -405,9 +405,6 @@ class ExchangeKernel(MCMCKernel):
         sweeps = (model_kwargs or {}).get("num_sweeps")
 
         def one(s):
-            if self.thinning == 1:
-                return step(self.model, self.method, data, s, sweeps)
-
             def body(s, _):
                 s = step(self.model, self.method, data, s, sweeps)
                 return s, (s.accept_prob, s.accepted)
