@@ -382,7 +382,6 @@ def cmd_study(args) -> int:
         cov = "" if np.isnan(r["coverage"]) else f"{r['coverage']:.3f} ± {r['coverage se']:.3f}"
         p = "" if np.isnan(r["binomial p"]) else f"{r['binomial p']:.3f}"
         width = "" if np.isnan(r["mean width"]) else f"{r['mean width']:.4f}"
-        rhat = "" if np.isnan(r["r-hat > 1.01"]) else str(int(r["r-hat > 1.01"]))
         rows.append(
             [
                 r["method"],
@@ -394,13 +393,14 @@ def cmd_study(args) -> int:
                 f"{r['bias']:+.4f} ± {r['bias se']:.4f}",
                 f"{r['rmse']:.4f}",
                 width,
-                f"{r['replicates ok']}",
-                rhat,
+                f"{r['replicates ok']}/{r['finite']}",
+                r["why"],
                 f"{r['seconds']:.1f}",
             ]
         )
     header = ["method", "side", "parameter", "truth", f"coverage ({args.level:.0%})"]
-    header += ["binomial p", "bias ± se", "rmse", "mean width", "ok", "R-hat>1.01", "seconds"]
+    header += ["binomial p", "bias ± se", "rmse", "mean width", "ok/finite", "flagged by"]
+    header += ["seconds"]
     print()
     print(_table(header, rows))
     for name, why in study.skipped.items():

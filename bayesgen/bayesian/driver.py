@@ -124,81 +124,9 @@ class PosteriorResult:
         return int(next(iter(self.samples.values())).shape[0])
 
     def checks(self) -> dict:
-        """``{name: bayesgen.diagnostics.Check}``: the chains mixed (max R-hat below
-        :data:`MAX_R_HAT`, with two chains or more), enough effective draws (the smallest
-        bulk and tail ESS at least :data:`MIN_ESS_PER_CHAIN` per chain), no divergent
-        transitions, and every posterior standard deviation positive (a chain that never
-        moved gives a zero-width interval)."""
-        diag = self.diagnostics()
-        per = {k: v for k, v in diag.items() if isinstance(v, dict)}
-        out = []
-        chains = self.num_chains
-        if chains >= 2:
-            worst = max(per, key=lambda k: per[k]["r_hat"])
-            r = per[worst]["r_hat"]
-            passed = bool(r < MAX_R_HAT)
-            out.append(
-                Check(
-                    "r_hat",
-                    passed,
-                    r,
-                    f"chains mixed: max R-hat {r:.3f}"
-                    if passed
-                    else f"the chains have not mixed: R-hat of {worst} is {r:.3f} >= {MAX_R_HAT}; "
-                    "run longer chains (num_warmup, num_samples)",
-                )
-            )
-        else:
-            out.append(
-                Check(
-                    "r_hat",
-                    False,
-                    float("nan"),
-                    "one chain: R-hat cannot tell whether chains mix; run num_chains >= 2",
-                )
-            )
-        ess = {k: min(v["ess_bulk"], v["ess_tail"]) for k, v in per.items()}
-        worst = min(ess, key=ess.get)
-        need = MIN_ESS_PER_CHAIN * chains
-        passed = bool(ess[worst] >= need)
-        out.append(
-            Check(
-                "ess",
-                passed,
-                ess[worst],
-                f"smallest ESS {ess[worst]:.0f}"
-                if passed
-                else f"too few effective draws: the ESS of {worst} is {ess[worst]:.0f} < {need} "
-                f"({MIN_ESS_PER_CHAIN} per chain); run longer chains",
-            )
-        )
-        if diag["divergences"]:
-            out.append(
-                Check(
-                    "divergences",
-                    False,
-                    float(diag["divergences"]),
-                    f"{diag['divergences']} divergent transitions: the sampler missed part of "
-                    "the posterior; raise target_accept_prob",
-                )
-            )
-        sds = {
-            k: float(np.min(np.std(v.reshape(-1, *v.shape[2:]), axis=0)))
-            for k, v in self.samples.items()
-        }
-        flat = min(sds, key=sds.get)
-        passed = bool(sds[flat] > 0)
-        out.append(
-            Check(
-                "width",
-                passed,
-                sds[flat],
-                "every posterior sd > 0"
-                if passed
-                else f"the draws of {flat} never moved (posterior sd 0): a zero-width interval",
-            )
-        )
-        return checks_by_name(out)
+        """``{name: bayesgen.diagnostics.Check}`` from :meth:`diagnostics` (see
+        :func:`posterior_checks`)."""
+        return posterior_checks(self.diagnostics(), self.num_chains, _min_sds(self.samples))
 
     @property
     def ok(self) -> bool:
@@ -242,6 +170,86 @@ def _arviz_stats(stats: dict) -> dict:
     if "lp" in out:
         out["lp"] = -out["lp"]  # ArviZ's lp is the log density, NumPyro's the potential
     return out
+
+
+def _min_sds(samples: dict) -> dict:
+    """``{name: the smallest posterior sd over its elements}``, chains pooled."""
+    return {
+        k: float(np.min(np.std(v.reshape(-1, *v.shape[2:]), axis=0))) for k, v in samples.items()
+    }
+
+
+def posterior_checks(diag: dict, chains: int, sds: dict) -> dict:
+    """``{name: bayesgen.diagnostics.Check}`` of one posterior from its
+    :meth:`PosteriorResult.diagnostics` ``diag``, chain count and smallest posterior sd per
+    parameter: the chains mixed (max R-hat below :data:`MAX_R_HAT`, with two chains or
+    more), enough effective draws (the smallest bulk and tail ESS at least
+    :data:`MIN_ESS_PER_CHAIN` per chain), no divergent transitions, and every posterior
+    standard deviation positive (a chain that never moved gives a zero-width interval)."""
+    per = {k: v for k, v in diag.items() if isinstance(v, dict)}
+    out = []
+    if chains >= 2:
+        worst = max(per, key=lambda k: per[k]["r_hat"])
+        r = per[worst]["r_hat"]
+        passed = bool(r < MAX_R_HAT)
+        out.append(
+            Check(
+                "r_hat",
+                passed,
+                r,
+                f"chains mixed: max R-hat {r:.3f}"
+                if passed
+                else f"the chains have not mixed: R-hat of {worst} is {r:.3f} >= {MAX_R_HAT}; "
+                "run longer chains (num_warmup, num_samples)",
+            )
+        )
+    else:
+        out.append(
+            Check(
+                "r_hat",
+                False,
+                float("nan"),
+                "one chain: R-hat cannot tell whether chains mix; run num_chains >= 2",
+            )
+        )
+    ess = {k: min(v["ess_bulk"], v["ess_tail"]) for k, v in per.items()}
+    worst = min(ess, key=ess.get)
+    need = MIN_ESS_PER_CHAIN * chains
+    passed = bool(ess[worst] >= need)
+    out.append(
+        Check(
+            "ess",
+            passed,
+            ess[worst],
+            f"smallest ESS {ess[worst]:.0f}"
+            if passed
+            else f"too few effective draws: the ESS of {worst} is {ess[worst]:.0f} < {need} "
+            f"({MIN_ESS_PER_CHAIN} per chain); run longer chains",
+        )
+    )
+    if diag["divergences"]:
+        out.append(
+            Check(
+                "divergences",
+                False,
+                float(diag["divergences"]),
+                f"{diag['divergences']} divergent transitions: the sampler missed part of "
+                "the posterior; raise target_accept_prob",
+            )
+        )
+    flat = min(sds, key=sds.get)
+    passed = bool(sds[flat] > 0)
+    out.append(
+        Check(
+            "width",
+            passed,
+            sds[flat],
+            "every posterior sd > 0"
+            if passed
+            else f"the draws of {flat} never moved (posterior sd 0): a zero-width interval",
+        )
+    )
+    return checks_by_name(out)
 
 
 @functools.cache
@@ -334,7 +342,11 @@ class ReplicatePosteriors:
     Attributes:
       samples: ``{name: array (replicates, chains, draws, *shape)}``.
       sample_stats: ``{field: array (replicates, chains, draws)}``.
-      ok: ``(replicates,)`` bool: the method's preparation and every draw are finite.
+      finite: ``(replicates,)`` bool: the method's preparation and every draw are finite.
+      diagnostics: per replicate, ``{name: Check}``: the checks of
+        :meth:`PosteriorResult.checks` (R-hat, ESS, divergences, width).
+      ok, why: per replicate, the verdict (finite, and every check passed) and the failed
+        checks in words ("" where ok).
       r_hat: ``(replicates,)``: the largest rank-normalised split R-hat over the scalar
         parameters of each replicate (ArviZ).
       info: the method's preparation per replicate (leading axis: replicates).
@@ -344,7 +356,10 @@ class ReplicatePosteriors:
 
     samples: dict
     sample_stats: dict
+    finite: np.ndarray
+    diagnostics: list
     ok: np.ndarray
+    why: list
     r_hat: np.ndarray
     info: dict
     method: str
@@ -368,16 +383,35 @@ class ReplicatePosteriors:
         return {k: v.mean(axis=(1, 2)) for k, v in self.samples.items()}
 
 
-def _max_r_hat(samples: dict) -> np.ndarray:
-    """The largest R-hat per replicate, the replicate axis treated as a parameter dimension."""
+def _replicate_diagnostics(samples: dict, stats: dict) -> list[dict]:
+    """:meth:`PosteriorResult.diagnostics` of every replicate (leading axis), from one ArviZ
+    call per statistic with the replicate axis treated as a parameter dimension."""
     import arviz as az
 
-    if next(iter(samples.values())).shape[1] < 2:
-        return np.full(next(iter(samples.values())).shape[0], np.nan)
+    replicates = next(iter(samples.values())).shape[0]
     posterior = {k: np.moveaxis(v, 0, 2) for k, v in samples.items()}  # (chain, draw, rep, ...)
-    rhat = az.rhat(az.from_dict({"posterior": posterior}))
-    per = [np.asarray(rhat[k]).reshape(np.asarray(rhat[k]).shape[0], -1) for k in samples]
-    return np.max(np.concatenate(per, axis=1), axis=1)
+    tree = az.from_dict({"posterior": posterior})
+    if next(iter(samples.values())).shape[1] >= 2:
+        rhat = az.rhat(tree)
+    else:  # one chain: no R-hat (its check says so)
+        rhat = {k: np.full(np.shape(v)[2:], np.nan) for k, v in posterior.items()}
+    bulk, tail = az.ess(tree, method="bulk"), az.ess(tree, method="tail")
+    out = [{} for _ in range(replicates)]
+    for name in samples:
+        r, b, t = (np.asarray(x[name]) for x in (rhat, bulk, tail))
+        for idx in np.ndindex(r.shape[1:]):
+            label = name if not idx else f"{name}[{','.join(map(str, idx))}]"
+            for i in range(replicates):
+                out[i][label] = {
+                    "r_hat": float(r[(i, *idx)]),
+                    "ess_bulk": float(b[(i, *idx)]),
+                    "ess_tail": float(t[(i, *idx)]),
+                }
+    diverging = stats.get("diverging")
+    for i in range(replicates):
+        out[i]["divergences"] = 0 if diverging is None else int(np.sum(diverging[i]))
+        out[i]["accept_prob"] = float(np.mean(stats["accept_prob"][i]))
+    return out
 
 
 def sample_replicates(
@@ -396,7 +430,8 @@ def sample_replicates(
     Replicate ``r`` uses key ``jax.random.split(key, replicates)[r]`` exactly as
     :func:`sample_posterior` would with that key and dataset. A replicate whose preparation
     (a calibrated weight, a Monte Carlo curvature) or draws are not finite is marked in
-    ``ok`` instead of raising, so one bad dataset does not lose the others.
+    ``finite`` instead of raising, so one bad dataset does not lose the others; every
+    replicate gets the verdict :func:`sample_posterior` would give it (``ok``, ``why``).
 
     Args:
       model: a :class:`bayesgen.Model`.
@@ -434,15 +469,27 @@ def sample_replicates(
     run_s = time.perf_counter() - t0
 
     samples = {k: np.asarray(v) for k, v in samples.items()}
+    stats = {k: np.asarray(v) for k, v in stats.items()}
     extras = {k: np.asarray(v) for k, v in extras.items()}
-    ok = np.ones(shape[0], bool)
+    finite = np.ones(shape[0], bool)
     for v in (*samples.values(), *extras.values()):
-        ok &= np.isfinite(v.reshape(shape[0], -1)).all(axis=1)
+        finite &= np.isfinite(v.reshape(shape[0], -1)).all(axis=1)
+    diag = _replicate_diagnostics(samples, stats)
+    checks = [
+        posterior_checks(d, int(num_chains), _min_sds({k: v[i] for k, v in samples.items()}))
+        for i, d in enumerate(diag)
+    ]
+    not_finite = (False, "the method's preparation or draws are not finite")
+    verdicts = [verdict(c) if f else not_finite for c, f in zip(checks, finite, strict=True)]
+    r_hat = [max(v["r_hat"] for v in d.values() if isinstance(v, dict)) for d in diag]
     return ReplicatePosteriors(
         samples=samples,
-        sample_stats={k: np.asarray(v) for k, v in stats.items()},
-        ok=ok,
-        r_hat=_max_r_hat(samples),
+        sample_stats=stats,
+        finite=finite,
+        diagnostics=checks,
+        ok=np.array([v[0] for v in verdicts]),
+        why=[v[1] for v in verdicts],
+        r_hat=np.array(r_hat),
         info=extras,
         method=method.name,
         normalizer=method.describe_normalizer(model),

@@ -49,7 +49,9 @@ class SBC(JsonReport):
       table: one row per parameter: chi-square statistic and p-value, mean rank and PIT sd
         (scaled to [0, 1]), ``calibrated`` (p > alpha / parameters).
       passed: every parameter calibrated.
-      ok: ``(replicates,)`` bool; r_hat: ``(replicates,)`` max R-hat per simulation.
+      ok: ``(replicates,)`` bool, the replicates ranked (preparation and draws finite;
+        unmixed chains are ranked too, SBC is there to catch them); r_hat: ``(replicates,)``
+        max R-hat per simulation.
       method, model, n, replicates, num_ranks, num_bins, alpha, seconds.
     """
 
@@ -180,7 +182,7 @@ def sbc(
     seconds = time.perf_counter() - t0
 
     sym = _symmetric(model)
-    ok = reps.ok
+    ok = reps.finite  # every finite replicate: an unmixed chain is what SBC is there to catch
     true_flat = _flat_columns(truths, sym, batch_ndim=1)
     pooled = {k: v.reshape(v.shape[0], -1, *v.shape[3:]) for k, v in reps.samples.items()}
     draws_flat = _flat_columns(pooled, sym, batch_ndim=2)  # (replicates, draws)

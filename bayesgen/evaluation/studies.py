@@ -9,7 +9,12 @@ vmapped, compiled computation). Per method and parameter it reports the coverage
 ``level`` intervals (Wald, or equal-tailed credible) with its binomial standard error and
 the exact binomial test of coverage = level, the bias of the estimate (MLE or posterior
 mean), the RMSE, the mean interval width with its standard error, for posterior methods
-how many replicates had an R-hat above 1.01, and the seconds the method took. Where an
+how many replicates had an R-hat above 1.01, and the seconds the method took. These are
+over every finite replicate (``finite``), so that a method's coverage is not flattered by
+dropping the fits it flags. Each replicate also gets the verdict a single fit or posterior
+would get: ``replicates ok`` counts those whose every check passed, ``coverage if ok`` is
+the coverage among them, and ``why`` counts the failed checks by name (``"r_hat: 3,
+importance_ess: 1"``): how often a user would be told not to trust the result. Where an
 estimator's standard error is the parametric bootstrap (contrastive divergence always; any
 estimator but a likelihood below 30 data, e.g. pseudo-likelihood on one lattice), its rows
 have point-estimate columns only unless ``num_bootstrap`` >= 2: then every replicate is
@@ -126,18 +131,18 @@ def coverage_study(
                 num_samples=num_samples,
                 num_chains=num_chains,
             )
-            ok = reps.ok
+            finite = reps.finite
             estimates = _flat_columns(reps.mean(), sym, batch_ndim=1)
             bounds = reps.interval(level)
             lows = _flat_columns({p: b[0] for p, b in bounds.items()}, sym, batch_ndim=1)
             highs = _flat_columns({p: b[1] for p, b in bounds.items()}, sym, batch_ndim=1)
-            unconverged = int(np.sum(reps.r_hat[ok] > 1.01))
+            unconverged = int(np.sum(reps.r_hat[finite] > 1.01))
         else:
             reps = freq_driver.fit_replicates(
                 model, datasets, method, key=k, num_bootstrap=num_bootstrap
             )
             jax.block_until_ready(reps.params)
-            ok = np.asarray(reps.failed_step) < 0
+            finite = np.asarray(reps.failed_step) < 0
             estimates = _flat_columns(reps.params, sym, batch_ndim=1)
             stderrs = _flat_columns(reps.stderr, sym, batch_ndim=1)
             lows = {p: estimates[p] - z * stderrs[p] for p in estimates}
@@ -146,9 +151,12 @@ def coverage_study(
         seconds = time.perf_counter() - t0
         if on_result is not None:
             on_result(method.name, reps, seconds)
+        ok = reps.ok[finite]  # each finite replicate's own verdict
+        why = _failed_checks([c for c, f in zip(reps.diagnostics, finite, strict=True) if f])
         for p, target in truth_flat.items():
-            est, lo, hi = estimates[p][ok], lows[p][ok], highs[p][ok]
+            est, lo, hi = estimates[p][finite], lows[p][finite], highs[p][finite]
             row = {"method": method.name, "side": side, "parameter": p, "truth": target}
+            row["finite"] = int(finite.sum())
             row["replicates ok"] = int(ok.sum())
             row["bias"] = float(np.mean(est - target))
             row["bias se"] = float(np.std(est, ddof=1) / np.sqrt(est.size))
@@ -160,10 +168,14 @@ def coverage_study(
                 row["binomial p"] = float(binomtest(covered, est.size, level).pvalue)
                 row["mean width"] = float(np.mean(hi - lo))
                 row["width se"] = float(np.std(hi - lo, ddof=1) / np.sqrt(est.size))
+                inside = (lo[ok] <= target) & (target <= hi[ok])
+                row["coverage if ok"] = float(np.mean(inside)) if ok.any() else np.nan
             else:
                 row["coverage"] = row["coverage se"] = np.nan
                 row["binomial p"] = row["mean width"] = row["width se"] = np.nan
+                row["coverage if ok"] = np.nan
             row["r-hat > 1.01"] = np.nan if unconverged is None else unconverged
+            row["why"] = why
             row["seconds"] = seconds
             rows.append(row)
     return CoverageStudy(
@@ -175,3 +187,13 @@ def coverage_study(
         level=level,
         truth=truth_flat,
     )
+
+
+def _failed_checks(diagnostics: list) -> str:
+    """How many replicates failed each check, e.g. ``"r_hat: 3, ess: 1"`` ("" when none)."""
+    counts: dict[str, int] = {}
+    for checks in diagnostics:
+        for name, check in checks.items():
+            if not check.passed:
+                counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{name}: {k}" for name, k in counts.items())

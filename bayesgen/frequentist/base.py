@@ -158,10 +158,21 @@ class Estimator:
             return "sandwich"
         return "observed_information" if self.is_likelihood else "bootstrap"
 
-    def diagnose(self, model, params, data, key, state) -> list:
-        """The estimator's own checks of a finished fit at ``params`` (model and nuisance
-        parameters merged), as :class:`bayesgen.diagnostics.Check`; none here."""
+    def diagnostic_values(self, model, params, data, key, state) -> dict:
+        """``{name: scalar}``: the numbers the estimator's own checks of a finished fit at
+        ``params`` (model and nuisance parameters merged) are made from; jittable, so a
+        replicate study computes them for every replicate in its vmapped fit. None here."""
+        return {}
+
+    def checks(self, values: dict, n: int) -> list:
+        """The estimator's own checks, as :class:`bayesgen.diagnostics.Check`, from its
+        :meth:`diagnostic_values` (as floats) of a fit to ``n`` data; none here."""
         return []
+
+    def diagnose(self, model, params, data, key, state) -> list:
+        """:meth:`checks` of :meth:`diagnostic_values` at a finished fit."""
+        values = self.diagnostic_values(model, params, data, key, state)
+        return self.checks({k: float(v) for k, v in values.items()}, data.shape[0])
 
     def nuisance_init(self, model, data) -> dict:
         """``{name: initial value}`` of nuisance parameters (real, unconstrained); none here."""

@@ -112,8 +112,11 @@ class ConditionalNCE(Estimator):
     def per_datum_loss(self, model, params, x, key, state):
         return jnp.sum(jax.nn.softplus(-self._log_odds(model, params, x, key, state)))
 
-    def diagnose(self, model, params, data, key, state) -> list:
+    def diagnostic_values(self, model, params, data, key, state) -> dict:
         """The fitted classifier's accuracy on the ordered pairs (the fit's own draws)."""
         keys = jax.random.split(key, data.shape[0])  # the loss's per-datum keys
         g = jax.vmap(self._log_odds, (None, None, 0, 0, None))(model, params, data, keys, state)
-        return [classifier_check(float(jnp.mean(g > 0)), "the noise made from each datum")]
+        return {"accuracy": jnp.mean(g > 0)}
+
+    def checks(self, values: dict, n: int) -> list:
+        return [classifier_check(values["accuracy"], "the noise made from each datum")]

@@ -309,23 +309,6 @@ def _run_steps(model, est, opt, length, batch_size, stop_early, carry, done, dat
     return (carry, done), trace
 
 
-def _run_to_tolerance(model, est, opt, max_steps, carry, data, key):
-    """Full-batch steps until the gradient norm is below the estimator's tolerance, a failure,
-    or ``max_steps``: a ``while_loop``, so a vmapped study stops when every replicate has."""
-    step_fn = _make_step(model, est, opt, None, data, key)
-
-    def cond(state):
-        carry, grad_norm = state
-        return (carry[3] < max_steps) & (carry[4] < 0) & (grad_norm > est.gradient_tolerance)
-
-    def body(state):
-        carry, _, grad_norm = step_fn(state[0])
-        return carry, grad_norm
-
-    carry, _ = jax.lax.while_loop(cond, body, (carry, jnp.asarray(jnp.inf, data.dtype)))
-    return carry
-
-
 _initial_carry_jit = jax.jit(_initial_carry, static_argnums=0)  # optax's init runs eagerly
 _run_steps_jit = jax.jit(_run_steps, static_argnums=(0, 1, 2, 3, 4, 5))
 
@@ -362,6 +345,34 @@ def _optimizer_check(est, converged, grad_norm, steps_taken, num_steps, failed_s
         f"the optimiser did not converge: gradient norm {grad_norm:.2g} > "
         f"{est.gradient_tolerance:.2g} after {steps_taken} of {num_steps} steps; raise num_steps",
     )
+
+
+def _fit_checks(
+    model,
+    est,
+    *,
+    grad_norm,
+    loss_trace,
+    failed_step,
+    num_steps,
+    batch_size,
+    stderr,
+    uncertainty,
+    params,
+    values,
+    n,
+) -> tuple[bool, dict]:
+    """``(converged, {name: Check})`` of one finished fit, single or replicate: the optimiser
+    (``loss_trace`` holds the steps taken), the standard errors from ``uncertainty`` (none
+    when ``stderr`` is None) and the estimator's own checks from its ``values``."""
+    grad_norm = float(grad_norm)
+    converged = failed_step is None and _converged(model, est, grad_norm, loss_trace, n, batch_size)
+    steps = len(loss_trace)
+    checks = [_optimizer_check(est, converged, grad_norm, steps, num_steps, failed_step)]
+    if stderr is not None:
+        checks.append(stderr_check(stderr, uncertainty, n, params))
+    checks += est.checks({k: float(x) for k, x in values.items()}, n)
+    return converged, checks_by_name(checks)
 
 
 def _setup(model, method, key, optimizer, num_steps):
@@ -497,8 +508,9 @@ def fit(
             ) from None
         starts = jax.tree.map(lambda a: jnp.broadcast_to(a, (keys.shape[0], *a.shape)), v0)
         refits = _fit_many(model, est, opt, num_steps, batch_size, 0, starts, datasets, keys)
-        flat = jax.vmap(lambda p, q: ravel_pytree((p, q))[0])(refits.params, refits.nuisance)
-        cov_full, used = bootstrap_covariance(np.asarray(flat), np.asarray(refits.failed_step))
+        boot_params, boot_nuisance, _, _, boot_failed = refits[:5]
+        flat = jax.vmap(lambda p, q: ravel_pytree((p, q))[0])(boot_params, boot_nuisance)
+        cov_full, used = bootstrap_covariance(np.asarray(flat), np.asarray(boot_failed))
         described = (
             f"parametric bootstrap ({used} of {int(num_bootstrap)} refits; data by "
             f"{model.sampler.removeprefix('exact: ').removeprefix('approximate: ')})"
@@ -511,13 +523,20 @@ def fit(
     timing = {"compile_s": compile_s, "run_s": run_s}
     if uncertainty == "bootstrap":
         timing["bootstrap_s"] = timing_boot
-    converged = failed_step is None and _converged(
-        model, est, grad_norm, loss_trace, data.shape[0], batch_size
+    converged, checks = _fit_checks(
+        model,
+        est,
+        grad_norm=grad_norm,
+        loss_trace=loss_trace,
+        failed_step=failed_step,
+        num_steps=num_steps,
+        batch_size=batch_size,
+        stderr=None if uncertainty == "none" else se_params,
+        uncertainty=described,
+        params=params,
+        values=est.diagnostic_values(model, _merge(model, v), data, key_fit, state),
+        n=data.shape[0],
     )
-    checks = [_optimizer_check(est, converged, grad_norm, int(steps_taken), num_steps, failed_step)]
-    if uncertainty != "none":
-        checks.append(stderr_check(se_params, described, data.shape[0], params))
-    checks += est.diagnose(model, _merge(model, v), data, key_fit, state)
     return FitResult(
         params={k: np.asarray(x) for k, x in params.items()},
         stderr={k: np.asarray(x) for k, x in se_params.items()},
@@ -534,7 +553,7 @@ def fit(
         uncertainty=described,
         nuisance={k: np.asarray(x) for k, x in nuisance.items()},
         nuisance_stderr={k: np.asarray(x) for k, x in se_nuisance.items()},
-        diagnostics=checks_by_name(checks),
+        diagnostics=checks,
     )
 
 
@@ -546,8 +565,11 @@ class Replicates(NamedTuple):
     stderr: dict  # the default uncertainty: the sandwich, the observed information of a
     # likelihood from few data, or the parametric bootstrap when ``num_bootstrap`` > 0
     # (else NaN where the default is the bootstrap)
-    grad_norm: jax.Array
-    failed_step: jax.Array  # -1 where the fit stayed finite
+    grad_norm: np.ndarray
+    failed_step: np.ndarray  # -1 where the fit stayed finite
+    diagnostics: list  # per replicate, {name: Check}: the checks of bg.fit's result
+    ok: np.ndarray  # (replicates,) bool: every check of the replicate passed
+    why: list  # per replicate, the failed checks in words ("" where ok)
 
 
 def fit_replicates(
@@ -571,15 +593,21 @@ def fit_replicates(
     parametric bootstrap (one lattice, or a non-likelihood estimator below 30 data), they
     are NaN unless ``num_bootstrap`` >= 2: then every replicate is refitted on that many
     datasets simulated at its own estimate, all replicates' refits in the same vmapped
-    computation (R x num_bootstrap fits and simulated datasets)."""
+    computation (R x num_bootstrap fits and simulated datasets).
+
+    Every replicate gets the verdict :func:`fit` would give it (``diagnostics``, ``ok``,
+    ``why``): the optimiser, standard errors finite and non-zero (not checked where they
+    are NaN by choice, the bootstrap without ``num_bootstrap``), and the estimator's own
+    checks (Monte Carlo MLE's importance weights, NCE's classifier)."""
     est, key, opt, num_steps = _setup(model, method, key, optimizer, num_steps)
     if num_bootstrap and (int(num_bootstrap) != num_bootstrap or num_bootstrap < 2):
         raise MethodError(f"num_bootstrap must be 0 or an integer >= 2; got {num_bootstrap!r}")
     datasets = jnp.stack([model.validate(d) for d in datasets])  # host checks, per replicate
-    boot = int(num_bootstrap)
-    if boot and est.default_uncertainty(datasets.shape[1], model.num_params) != "bootstrap":
-        boot = 0
-    replicates = datasets.shape[0]
+    replicates, n = datasets.shape[:2]
+    how = est.default_uncertainty(n, model.num_params)
+    boot = int(num_bootstrap) if how == "bootstrap" else 0
+    if batch_size is not None and not 1 <= batch_size <= n:
+        raise MethodError(f"batch_size must be in 1..{n}; got {batch_size}")
 
     def tile(a):
         return jnp.broadcast_to(a, (replicates, *jnp.shape(a)))
@@ -593,7 +621,7 @@ def fit_replicates(
         v0 = (jax.vmap(lambda p: unconstrain(model, p))(starts), jax.tree.map(tile, nuisance0))
     keys = jax.random.split(key, replicates)
     try:
-        return _fit_many(model, est, opt, num_steps, batch_size, boot, v0, datasets, keys)
+        out = _fit_many(model, est, opt, num_steps, batch_size, boot, v0, datasets, keys)
     except NotImplementedError:
         if not boot:
             raise
@@ -601,27 +629,63 @@ def fit_replicates(
             f"the parametric bootstrap simulates data from each fit, and {model!r} has no "
             "sampler; use num_bootstrap=0"
         ) from None
+    params, nuisance, stderr, grad_norm, failed, trace, steps, values = jax.tree.map(
+        np.asarray, out
+    )
+    if how == "bootstrap":
+        described = f"parametric bootstrap ({boot} refits per replicate)"
+    else:
+        described = how.replace("_", " ")
+    diagnostics = []
+    for r in range(replicates):
+        at = lambda tree, r=r: {k: x[r] for k, x in tree.items()}  # noqa: E731
+        _, checks = _fit_checks(
+            model,
+            est,
+            grad_norm=grad_norm[r],
+            loss_trace=trace[r, : steps[r]],
+            failed_step=None if failed[r] < 0 else int(failed[r]),
+            num_steps=num_steps,
+            batch_size=batch_size,
+            stderr=None if how == "bootstrap" and not boot else at(stderr),
+            uncertainty=described,
+            params=at(params),
+            values=at(values),
+            n=n,
+        )
+        diagnostics.append(checks)
+    verdicts = [verdict(c) for c in diagnostics]
+    return Replicates(
+        params=params,
+        nuisance=nuisance,
+        stderr=stderr,
+        grad_norm=grad_norm,
+        failed_step=failed,
+        diagnostics=diagnostics,
+        ok=np.array([v[0] for v in verdicts]),
+        why=[v[1] for v in verdicts],
+    )
 
 
 def _point_fit(model, est, opt, num_steps, batch_size, v0, data, key):
-    """One fit from ``v0``: ``(v, failed_step, state, key_fit)``."""
+    """One fit from ``v0``, stopped as :func:`fit` stops it: ``(v, failed_step, state,
+    key_fit, loss trace (NaN past the steps taken), steps taken)``."""
     key_fit, key_init = jax.random.split(key)
     state0 = est.init_state(model, _merge(model, v0), data, key_init)
-    carry = _initial_carry(opt, v0, state0)
-    if est.stops_early and batch_size is None:
-        carry = _run_to_tolerance(model, est, opt, num_steps, carry, data, key_fit)
-    else:
-        start = (carry, jnp.zeros((), bool))
-        (carry, _), _ = _run_steps(
-            model, est, opt, num_steps, batch_size, False, *start, data, key_fit
-        )
-    v, _, _, _, failed, state = carry
-    return v, failed, state, key_fit
+    start = (_initial_carry(opt, v0, state0), jnp.zeros((), bool))
+    stop_early = est.stops_early and batch_size is None
+    (carry, _), trace = _run_steps(
+        model, est, opt, num_steps, batch_size, stop_early, *start, data, key_fit
+    )
+    v, _, _, steps, failed, state = carry
+    return v, failed, state, key_fit, trace, steps
 
 
 def _fit_one(model, est, opt, num_steps, batch_size, num_bootstrap, v0, data, key):
     """One replicate from its own start ``v0``; its bootstrap refits start there too."""
-    v, failed, state, key_fit = _point_fit(model, est, opt, num_steps, batch_size, v0, data, key)
+    v, failed, state, key_fit, trace, steps = _point_fit(
+        model, est, opt, num_steps, batch_size, v0, data, key
+    )
     params, nuisance = constrain(model, v[0]), v[1]
     flat, unravel = ravel_pytree((params, nuisance))
     how = est.default_uncertainty(data.shape[0], model.num_params)
@@ -646,7 +710,8 @@ def _fit_one(model, est, opt, num_steps, batch_size, num_bootstrap, v0, data, ke
     else:
         se = jnp.full(flat.shape, jnp.nan, data.dtype)
     grad_norm = _full_gradient_norm(model, est, v, data, key_fit, state)
-    return Replicates(params, nuisance, unravel(se)[0], grad_norm, failed)
+    values = est.diagnostic_values(model, _merge(model, v), data, key_fit, state)
+    return params, nuisance, unravel(se)[0], grad_norm, failed, trace, steps, values
 
 
 @jax.jit(static_argnums=(0, 1, 2, 3, 4, 5))

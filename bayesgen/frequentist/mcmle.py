@@ -146,7 +146,19 @@ class MCMLE(Estimator):
         log_f_x = model._log_unnormalized(params, x)
         return self._log_ratio_and_barrier(model, params, state) - log_f_x
 
-    def diagnose(self, model, params, data, key, state) -> list:
+    def diagnostic_values(self, model, params, data, key, state) -> dict:
+        """The importance weights' ESS (a fraction of m) from the last reference to
+        ``params``, and the reference chains' sweeps, lag correlation and refreshes."""
+        log_w = self._log_weights(model, params, state)
+        _, _, num_sweeps, rho, refreshes = state
+        return {
+            "ess": effective_sample_size(log_w) / log_w.shape[0],
+            "num_sweeps": num_sweeps,
+            "rho": rho,
+            "refreshes": refreshes,
+        }
+
+    def checks(self, values: dict, n: int) -> list:
         """Two checks of the Monte Carlo likelihood at the estimate.
 
         * ``importance_ess``: Kish's ESS of the weights from the last reference to the
@@ -162,8 +174,7 @@ class MCMLE(Estimator):
           at β = 0.412: ρ(20) = 0.20 gives 0.20^4 = 0.002 at 80 sweeps where 0.049 was
           measured), so it catches chains that barely move, not a slow remnant.
         """
-        log_w = self._log_weights(model, params, state)
-        ess = float(effective_sample_size(log_w)) / log_w.shape[0]
+        ess = values["ess"]
         checks = [
             Check(
                 "importance_ess",
@@ -176,8 +187,8 @@ class MCMLE(Estimator):
                 "Monte Carlo MLE, and its interval is too narrow; raise num_steps",
             )
         ]
-        _, _, num_sweeps, rho, refreshes = state
-        rho, num_sweeps, refreshes = float(rho), int(num_sweeps), int(refreshes)
+        rho, num_sweeps = values["rho"], int(values["num_sweeps"])
+        refreshes = int(values["refreshes"])
         memory = max(rho, 0.0) ** refreshes
         passed = memory <= MAX_CHAIN_MEMORY
         checks.append(

@@ -119,16 +119,19 @@ class NCE(Estimator):
         g_noise = model._log_unnormalized_batch(params, y) - c - log_p_y - log_nu
         return g_data, g_noise
 
-    def diagnose(self, model, params, data, key, state) -> list:
+    def diagnostic_values(self, model, params, data, key, state) -> dict:
         """The fitted classifier's balanced accuracy on the data and their noise draws (the
-        fit's own); above :data:`MAX_CLASSIFIER_ACCURACY` the noise is separable."""
+        fit's own)."""
         keys = jax.random.split(key, data.shape[0])  # the loss's per-datum keys
         g_data, g_noise = jax.vmap(self._log_odds, (None, None, 0, 0, None))(
             model, params, data, keys, state
         )
-        accuracy = 0.5 * float(jnp.mean(g_data > 0) + jnp.mean(g_noise < 0))
-        checks = [classifier_check(accuracy, "the noise")]
-        n = data.shape[0]
+        return {"accuracy": 0.5 * (jnp.mean(g_data > 0) + jnp.mean(g_noise < 0))}
+
+    def checks(self, values: dict, n: int) -> list:
+        """Above :data:`MAX_CLASSIFIER_ACCURACY` the noise is separable; below
+        :data:`MIN_SANDWICH_DATA` data NCE says little about the model."""
+        checks = [classifier_check(values["accuracy"], "the noise")]
         if n < MIN_SANDWICH_DATA:
             checks.append(
                 Check(

@@ -16,13 +16,15 @@ def test_each_replicate_is_sample_posterior_on_its_dataset(method):
     datasets = jax.vmap(lambda k: model.sample(k, {"beta": 0.3, "h": 0.1}, 60))(keys)
     settings = dict(num_warmup=50, num_samples=40, num_chains=2)
     reps = sample_replicates(model, datasets, method, key=jax.random.key(1), **settings)
-    assert reps.samples["beta"].shape == (3, 2, 40) and reps.ok.all()
+    assert reps.samples["beta"].shape == (3, 2, 40) and reps.finite.all()
     assert reps.r_hat.shape == (3,) and reps.timing["run_s"] > 0
     rep_keys = jax.random.split(jax.random.key(1), 3)
     for r in (0, 2):
         one = bg.sample_posterior(model, datasets[r], method, key=rep_keys[r], **settings)
         np.testing.assert_allclose(reps.samples["beta"][r], one.samples["beta"], rtol=1e-9)
         np.testing.assert_allclose(reps.samples["h"][r], one.samples["h"], rtol=1e-9)
+        # the same draws, the same verdict: 80 draws cannot give the ESS of 200 required
+        assert reps.why[r] == one.why and not reps.ok[r] and "too few effective" in one.why
     lo, hi = reps.interval(0.9)["beta"]
     assert (
         lo.shape == (3,) and (lo < reps.mean()["beta"]).all() and (reps.mean()["beta"] < hi).all()

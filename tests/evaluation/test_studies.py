@@ -36,7 +36,18 @@ def test_coverage_is_nominal_on_both_sides(tmp_path):
         "nuts",
         "exchange",
     ]
-    assert (t["replicates ok"] == 200).all() and not study.skipped
+    assert (t["finite"] == 200).all() and not study.skipped
+    # Each replicate's own verdict: the estimators converge with sandwich errors > 0 on
+    # every dataset; the short chains of this budget are flagged where a user would be told
+    # to run longer (exchange's 1,200 draws at one step each give an ESS below 400 on every
+    # replicate; 17 of NUTS's replicates have an R-hat above 1.01 measured).
+    ok = t.set_index(["method", "parameter"])["replicates ok"]
+    assert (ok[["exact_mle", "pseudo_likelihood"]] == 200).all()
+    assert (ok["nuts"] >= 150).all() and (ok["exchange"] < 200).all()
+    why = t.set_index("method")["why"]
+    assert (why[["exact_mle", "pseudo_likelihood"]] == "").all() and "ess" in why["exchange"].iloc[
+        0
+    ]
     # Sandwich intervals at the nominal rate: a method with standard errors off by 30%
     # would cover 82% or 99.5% and fail this test (p < 1e-6 at 200 replicates).
     assert (t["binomial p"] > 0.01).all(), t[["method", "parameter", "coverage"]]

@@ -102,7 +102,7 @@ def test_replicate_study_bias_and_sandwich_coverage():
     datasets = jax.vmap(lambda k: MODEL.sample(k, TRUTH, n))(keys)
     truth = np.array([TRUTH["beta"], TRUTH["h"]])
     for method in ("exact_mle", "pseudo_likelihood", "ratio_matching"):
-        params, _, stderr, grad_norm, failed = fit_replicates(MODEL, datasets, method)
+        params, _, stderr, grad_norm, failed = fit_replicates(MODEL, datasets, method)[:5]
         est = np.stack([params["beta"], params["h"]], axis=1)
         se = np.stack([stderr["beta"], stderr["h"]], axis=1)
         assert (np.asarray(failed) < 0).all() and (np.asarray(grad_norm) < 1e-6).all()
@@ -199,6 +199,23 @@ def test_a_single_fit_stops_where_a_replicate_study_does(data):
     # a stochastic estimator runs every step
     cd = bg.fit(MODEL, data, "contrastive_divergence", num_steps=50, uncertainty="none")
     assert len(cd.loss_trace) == 50
+    # and the replicate gets the single fit's verdict, check for check
+    assert study.ok[0] and single.ok and study.why[0] == ""
+    assert study.diagnostics[0].keys() == single.diagnostics.keys()
+
+
+def test_replicates_carry_the_verdicts_a_single_fit_gives():
+    """A replicate study does not ignore what each fit says about itself: NCE on one 4 x 4
+    lattice per dataset is flagged on every replicate with the reason bg.fit gives (one
+    datum is no classification problem), from the same checks."""
+    datasets = jax.vmap(lambda k: MODEL.sample(k, TRUTH, 1))(jax.random.split(jax.random.key(8), 4))
+    reps = fit_replicates(MODEL, datasets, "nce", key=jax.random.key(2))
+    single = bg.fit(MODEL, datasets[0], "nce", uncertainty="none")
+    assert not single.ok and not reps.ok.any()
+    assert all("n = 1 data" in why for why in reps.why) and "n = 1 data" in single.why
+    assert list(single.diagnostics) == ["optimizer", "classifier", "data"]
+    assert all(list(d) == list(single.diagnostics) for d in reps.diagnostics)
+    assert not any(d["data"].passed for d in reps.diagnostics)
 
 
 def test_unknown_and_inapplicable_methods():
