@@ -1,30 +1,35 @@
 """What does each way around the normaliser cost, for what accuracy? The headline table.
 
-For each model (quick: Ising 4 x 4 and the 2-D Gaussian reference; --full adds Ising 8 x 8,
-where log Z is exact by transfer matrix, and 16 x 16, where no exact log Z is affordable
-and only the Z-free methods apply), n = 500 data from known parameters, float64, every
-method of both sides that applies to the model, on its defaults:
+For each model (quick: Ising 4 x 4 and the 2-D Gaussian reference, n = 500; --full adds
+Ising 8 x 8 with a field, n = 500, where log Z is exact by transfer matrix, and the
+zero-field lattices where Z is out of reach for every method but Kaufman's closed form:
+16 x 16 with n = 100, and one lattice, n = 1, of 32 x 32 and of 64 x 64 at β = 0.42), data
+from known parameters, float64, every method of both sides that applies to the model, on
+its defaults:
 
 * frequentist rows: accuracy is the parameter RMSE against the truth over 100 datasets
-  (200 with --full; one vmapped ``fit_replicates`` per method; root mean square over replicates and
+  (200 with --full; 100, 50 and 20 on the zero-field lattices; one vmapped
+  ``fit_replicates`` per method; root mean square over replicates and
   parameter components, a symmetric matrix counted once per distinct entry); cost is one
   ``bg.fit``'s run seconds (after compilation, median of --reps fits on new datasets of
   the same shape) and its optimiser steps (deterministic fits stop at the gradient
-  tolerance; "converged": fits whose gradient norm met it, or, for contrastive divergence,
-  whose loss had levelled off). "s to RMSE 0.01" is the time one fit would take to reach
+  tolerance; "converged": fits whose verdict is ok, every check passed: the gradient norm
+  met the tolerance, or, for contrastive divergence, the loss had levelled off, and the
+  estimator's own checks). "s to RMSE 0.01" is the time one fit would take to reach
   RMSE 0.01 if n were scaled to get there: seconds x (RMSE / 0.01)^2, which assumes the
   cost grows in proportion to n and the error as n^-1/2;
 * Bayesian rows: bulk ESS (the smallest over parameters) per second of
   ``bg.sample_posterior`` (4 chains; run seconds plus any calibration, after compilation,
   median of --reps runs on new datasets) and per 1,000 gradient evaluations (NUTS-based
   methods: leapfrog steps while sampling) or auxiliary datasets (exchange: one per
-  iteration); "converged": runs whose largest R-hat is under 1.01; the RMSE of the
+  iteration); "converged": runs whose verdict is ok (R-hat under 1.01, ESS at least 100
+  per chain, no divergences); the RMSE of the
   posterior mean over the same --reps datasets (few, so only a rough check that the
   posterior sits at the truth: coverage is ``bayesgen study``'s). --full leaves out NUTS
-  on 8 x 8 and exchange on 8 x 8 and 16 x 16 (``SKIPPED`` says why).
+  and exchange on 8 x 8 (``SKIPPED`` says why).
 
 Prints a markdown table per model and writes JSON atomically to
-benchmarks/results/cost_of_z.json.
+benchmarks/results/cost_of_z.json after every case (a --full run takes about an hour).
 
     python benchmarks/cost_of_z.py [--full] [--reps 5] [--platform cpu|gpu|tpu]
 """
@@ -44,7 +49,6 @@ SKIPPED = {
     ("ising 8x8", "nuts"): "about 18 ms per gradient of the transfer-matrix log Z, x 20,000 "
     "gradients a run: 35 min for 6 runs",
     ("ising 8x8", "exchange"): "an exact transfer-matrix draw of 500 lattices per iteration",
-    ("ising 16x16", "exchange"): "20 Gibbs sweeps of 500 lattices of 256 spins per iteration",
 }
 
 
@@ -62,18 +66,26 @@ def _components(model, params) -> np.ndarray:
 
 
 def _cases(full: bool):
+    """``(label, model, truth, n, frequentist replicates)`` per case."""
     import jax.numpy as jnp
 
     import bayesgen as bg
 
     gaussian = {"mu": jnp.array([0.5, -1.0]), "precision": jnp.array([[2.0, 0.6], [0.6, 1.0]])}
-    cases = [("ising 4x4", bg.models.Ising((4, 4)), {"beta": 0.3, "h": 0.05})]
+    replicates = 200 if full else 100
+    cases = [("ising 4x4", bg.models.Ising((4, 4)), {"beta": 0.3, "h": 0.05}, 500, replicates)]
     if full:
+        # Where Z is out of reach: zero-field lattices, whose exact log Z (Kaufman) makes
+        # exact MLE and NUTS the references at every size; one lattice (n = 1) from 32 x 32
+        # on, fewer replicates where each fit is a large lattice.
+        zero_field = bg.models.Ising
         cases += [
-            ("ising 8x8", bg.models.Ising((8, 8)), {"beta": 0.3, "h": 0.05}),
-            ("ising 16x16", bg.models.Ising((16, 16)), {"beta": 0.3, "h": 0.05}),
+            ("ising 8x8", bg.models.Ising((8, 8)), {"beta": 0.3, "h": 0.05}, 500, replicates),
+            ("ising 16x16", zero_field((16, 16), field=False), {"beta": 0.4}, 100, 100),
+            ("ising 32x32, n = 1", zero_field((32, 32), field=False), {"beta": 0.42}, 1, 50),
+            ("ising 64x64, n = 1", zero_field((64, 64), field=False), {"beta": 0.42}, 1, 20),
         ]
-    cases.append(("gaussian 2-d", bg.models.Gaussian(2), gaussian))
+    cases.append(("gaussian 2-d", bg.models.Gaussian(2), gaussian, 500, replicates))
     return cases
 
 
@@ -84,12 +96,10 @@ def main() -> None:
     from bayesgen.evaluation.compare import _side, applicable_methods
     from bayesgen.frequentist import driver
 
-    n = 500
-    replicates = 200 if args.full else 100
     draws = 500 if args.full else 300
     chains = 4
     results = []
-    for label, model, truth in _cases(args.full):
+    for label, model, truth, n, replicates in _cases(args.full):
         truth = model.check_params(truth)
         true_vec = _components(model, truth)[0]
         # dataset 0 compiles; 1..reps are timed, each new data of the same shape
@@ -130,7 +140,7 @@ def main() -> None:
                         "replicates": int(ok.sum()),
                         "run_s": seconds,
                         "steps": statistics.median(len(r.loss_trace) for r in runs[1:]),
-                        "converged": sum(bool(r.converged) for r in runs[1:]),
+                        "converged": sum(bool(r.ok) for r in runs[1:]),
                         "s_to_rmse": seconds * (rmse / EPSILON) ** 2,
                     }
                 )
@@ -152,9 +162,7 @@ def main() -> None:
                 ess, per_s, per_k, errors, converged = [], [], [], [], 0
                 for r in runs[1:]:
                     diag = r.diagnostics()
-                    converged += (
-                        max(v["r_hat"] for v in diag.values() if isinstance(v, dict)) < 1.01
-                    )
+                    converged += r.ok
                     e = min(v["ess_bulk"] for v in diag.values() if isinstance(v, dict))
                     s = r.timing["run_s"] + r.timing.get("prepare_s", 0.0)
                     steps = r.sample_stats.get("num_steps")
@@ -187,15 +195,20 @@ def main() -> None:
             rows[-1]["benchmark_s"] = took
             shown = {k: v for k, v in rows[-1].items() if k not in ("method", "side", "normalizer")}
             print(f"  {label}: {method} done in {took:.0f} s: {shown}", flush=True)
-        results.append({"model": label, "repr": repr(model), "n": n, "rows": rows})
+        results.append(
+            {"model": label, "repr": repr(model), "n": n, "replicates": replicates, "rows": rows}
+        )
+        atomic_write_json(args.out, _report(args, results, chains, draws))  # each case at once
 
     print(
         f"\nthe cost of each way around Z ({jax.devices()[0]}, float64, jax {jax.__version__}, "
-        f"n = {n}, median of {args.reps}; frequentist RMSE over {replicates} replicates, "
-        f"Bayesian {chains} chains x {draws} + {draws})"
+        f"median of {args.reps}; Bayesian {chains} chains x {draws} + {draws})"
     )
     for case in results:
-        print(f"\n{case['model']}\n")
+        print(
+            f"\n{case['model']}, n = {case['n']}; frequentist RMSE over {case['replicates']} "
+            "replicates\n"
+        )
         print(
             "| method | side | Z | RMSE | s per run | steps | s to RMSE 0.01 "
             "| ESS/s | ESS per 1k evals | converged |"
@@ -214,20 +227,19 @@ def main() -> None:
                 f"| {r['method']} | {r['side'][:4]}. | {r['normalizer'].split(':')[0]} | "
                 f"{r['rmse']:.4f} | {r['run_s']:.4g} | {cost} | {r['converged']}/{args.reps} |"
             )
-    atomic_write_json(
-        args.out,
-        {
-            **environment("cost_of_z", "float64"),
-            "reps": args.reps,
-            "epsilon": EPSILON,
-            "frequentist_replicates": replicates,
-            "chains": chains,
-            "warmup": draws,
-            "draws": draws,
-            "cases": results,
-        },
-    )
     print(f"wrote {args.out}")
+
+
+def _report(args, results, chains, draws) -> dict:
+    return {
+        **environment("cost_of_z", "float64"),
+        "reps": args.reps,
+        "epsilon": EPSILON,
+        "chains": chains,
+        "warmup": draws,
+        "draws": draws,
+        "cases": results,
+    }
 
 
 if __name__ == "__main__":

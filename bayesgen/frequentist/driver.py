@@ -40,6 +40,7 @@ from bayesgen.frequentist.sliced_score_matching import SlicedScoreMatching
 from bayesgen.frequentist.uncertainty import (
     bootstrap_covariance,
     flat_names,
+    loss_hessian,
     sandwich_covariance,
 )
 from bayesgen.model import unconstrained_origin
@@ -318,8 +319,114 @@ def _full_gradient_norm(model, est, v, data, key, state):
     return jnp.linalg.norm(ravel_pytree(g)[0])
 
 
-_gradient_norm_jit = jax.jit(_full_gradient_norm, static_argnums=(0, 1))
-_sandwich_jit = jax.jit(sandwich_covariance, static_argnums=(0, 1), static_argnames="information")
+def _finish(model, est, how, v, data, key, state):
+    """What a finished fit at ``v`` is judged by, in one computation: the full-data gradient
+    norm, the sandwich or observed-information covariance (``how``; None otherwise), the
+    estimator's :meth:`~bayesgen.frequentist.base.Estimator.diagnostic_values`, and
+    :func:`_maximum_values` where they apply (else ``{}``)."""
+    grad_norm = _full_gradient_norm(model, est, v, data, key, state)
+    sandwich = how in ("sandwich", "observed_information")
+    maximum = _checks_maximum(model, est) and how != "none"
+    hess = loss_hessian(est, model, v, data, key, state) if sandwich or maximum else None
+    cov = None
+    if sandwich:
+        information = how == "observed_information"
+        cov = sandwich_covariance(
+            est, model, v, data, key, state, information=information, hess=hess
+        )
+    values = est.diagnostic_values(model, _merge(model, v), data, key, state)
+    maximum = _maximum_values(model, est, v, data, key, state, hess) if maximum else {}
+    return grad_norm, cov, values, maximum
+
+
+_finish_jit = jax.jit(_finish, static_argnums=(0, 1, 2))
+
+
+# The objective's rise at ±MAXIMUM_STEP "information standard errors" along a direction is
+# ½ MAXIMUM_STEP² / n where it is quadratic; below MIN_RISE of that on either side, the
+# estimate is no maximum that a Wald interval can describe.
+MAXIMUM_STEP = 2.0
+MIN_RISE = 0.25
+
+
+def _checks_maximum(model, est) -> bool:
+    """Whether :func:`_maximum_values` applies: a deterministic objective (an M-estimator
+    whose noise is drawn once) of a smooth density (and not with ``uncertainty="none"``:
+    its Hessian costs what a sandwich costs, which that option is there to skip)."""
+    return est.is_m_estimator and not est.fresh_noise_each_step and model.smooth
+
+
+def _maximum_values(model, est, v, data, key, state, hess) -> dict:
+    """How the objective rises beyond the estimate ``v`` (its Hessian ``hess`` from
+    :func:`~bayesgen.frequentist.uncertainty.loss_hessian`) in the two directions where a
+    maximum at infinity shows: the flattest direction of its Hessian H (eigenvalues within
+    1e-10 of the largest in size are null directions, a unit vector's radius, and are
+    skipped) and the direction in which it still falls (minus its gradient: a convex loss
+    that approaches its infimum along a ray curves upward in every eigen-direction, and
+    falls only along the ray). Along each unit direction u, the steps ``±MAXIMUM_STEP /
+    sqrt(n uᵀHu)``; returns the smaller rise on each side (``rise_low``, ``rise_high``) as
+    fractions of the quadratic ½ MAXIMUM_STEP² / n, and ``direction``, the flat coordinate
+    that the worse direction moves most."""
+    flat_v, unravel = ravel_pytree(v)
+
+    def objective(t):
+        return est.loss(model, _merge(model, unravel(t)), data, key, state)
+
+    base, grad = jax.value_and_grad(objective)(flat_v)
+    lam, vecs = jnp.linalg.eigh(0.5 * (hess + hess.T))
+    scale = jnp.max(jnp.abs(lam))
+    identified = jnp.abs(lam) > 1e-10 * scale
+    flattest = vecs[:, jnp.argmin(jnp.where(identified, lam, jnp.inf))]
+    norm = jnp.linalg.norm(grad)
+    falling = jnp.where(norm > 0, -grad / jnp.where(norm > 0, norm, 1.0), flattest)
+    n = data.shape[0]
+    quadratic = 0.5 * MAXIMUM_STEP**2 / n
+
+    def rises(u):
+        step = MAXIMUM_STEP / jnp.sqrt(n * jnp.abs(u @ hess @ u))
+        return jnp.stack([objective(flat_v + s * step * u) - base for s in (-1.0, 1.0)])
+
+    r = jax.vmap(rises)(jnp.stack([flattest, falling])) / quadratic  # (direction, side)
+    worse = jnp.argmin(jnp.min(r, axis=1))
+    r = jnp.where(scale == 0, 0.0, r)  # no curvature at all: the objective is flat here
+    return {
+        "rise_low": r[worse, 0],
+        "rise_high": r[worse, 1],
+        "direction": jnp.argmax(jnp.abs(jnp.stack([flattest, falling])[worse])),
+    }
+
+
+def _maximum_check(values: dict, names: list[str]) -> Check:
+    """The ``maximum`` check from :func:`_maximum_values` (as floats); ``names`` label the
+    flat coordinates (unconstrained parameters, then nuisance parameters)."""
+    low, high = values["rise_low"], values["rise_high"]
+    worst = min(low, high)
+    if low >= MIN_RISE and high >= MIN_RISE:  # a NaN fails, a rise to +inf passes
+        return Check(
+            "maximum",
+            True,
+            worst,
+            f"the objective rises on both sides of the estimate ({low:.2f} and {high:.2f} of "
+            f"the quadratic rise {MAXIMUM_STEP:g} standard errors out)",
+        )
+    name = names[int(values["direction"])]
+    return Check(
+        "maximum",
+        False,
+        worst,
+        f"the objective does not rise beyond the estimate along {name}: {low:.2g} and "
+        f"{high:.2g} of the quadratic rise {MAXIMUM_STEP:g} standard errors out on either "
+        "side. The maximum may lie at infinity (data on the edge of what the model can "
+        "produce, such as an all-aligned lattice, have no finite estimate), or the objective "
+        "is too far from quadratic for a Wald interval; check the data, or use a posterior "
+        "with a proper prior",
+    )
+
+
+def _flat_coordinate_names(v) -> list[str]:
+    """Names of ``ravel_pytree(v)``'s coordinates, ``v = (unconstrained params, nuisance)``
+    (an unconstrained coordinate is named after its parameter)."""
+    return flat_names(v[0]) + flat_names(v[1])
 
 
 def _optimizer_check(est, converged, grad_norm, steps_taken, num_steps, failed_step) -> Check:
@@ -360,17 +467,23 @@ def _fit_checks(
     uncertainty,
     params,
     values,
+    maximum,
+    names,
     n,
 ) -> tuple[bool, dict]:
     """``(converged, {name: Check})`` of one finished fit, single or replicate: the optimiser
     (``loss_trace`` holds the steps taken), the standard errors from ``uncertainty`` (none
-    when ``stderr`` is None) and the estimator's own checks from its ``values``."""
+    when ``stderr`` is None), that the estimate is a maximum (from :func:`_maximum_values`,
+    where ``maximum`` is not empty; ``names`` label its coordinates) and the estimator's own
+    checks from its ``values``."""
     grad_norm = float(grad_norm)
     converged = failed_step is None and _converged(model, est, grad_norm, loss_trace, n, batch_size)
     steps = len(loss_trace)
     checks = [_optimizer_check(est, converged, grad_norm, steps, num_steps, failed_step)]
     if stderr is not None:
         checks.append(stderr_check(stderr, uncertainty, n, params))
+    if maximum:
+        checks.append(_maximum_check({k: float(x) for k, x in maximum.items()}, names))
     checks += est.checks({k: float(x) for k, x in values.items()}, n)
     return converged, checks_by_name(checks)
 
@@ -483,15 +596,11 @@ def fit(
         print(file=sys.stderr)
     params, nuisance = constrain(model, v[0]), v[1]
     loss_trace = np.concatenate([np.asarray(t) for t in traces])[: int(steps_taken)]
-    grad_norm = float(_gradient_norm_jit(model, est, v, data, key_fit, state))
+    grad_norm, cov, values, maximum = _finish_jit(model, est, uncertainty, v, data, key_fit, state)
     failed_step = int(failed) if int(failed) >= 0 else None
 
-    if uncertainty in ("sandwich", "observed_information"):
-        information = uncertainty == "observed_information"
-        cov_full = np.asarray(
-            _sandwich_jit(est, model, v, data, key_fit, state, information=information)
-        )
-        described = uncertainty.replace("_", " ")
+    if cov is not None:
+        cov_full, described = np.asarray(cov), uncertainty.replace("_", " ")
     elif uncertainty == "none":
         k = ravel_pytree((params, nuisance))[0].size
         cov_full, described = np.full((k, k), np.nan), "none"
@@ -534,7 +643,9 @@ def fit(
         stderr=None if uncertainty == "none" else se_params,
         uncertainty=described,
         params=params,
-        values=est.diagnostic_values(model, _merge(model, v), data, key_fit, state),
+        values=values,
+        maximum=maximum,
+        names=_flat_coordinate_names(v),
         n=data.shape[0],
     )
     return FitResult(
@@ -629,9 +740,10 @@ def fit_replicates(
             f"the parametric bootstrap simulates data from each fit, and {model!r} has no "
             "sampler; use num_bootstrap=0"
         ) from None
-    params, nuisance, stderr, grad_norm, failed, trace, steps, values = jax.tree.map(
+    params, nuisance, stderr, grad_norm, failed, trace, steps, values, maximum = jax.tree.map(
         np.asarray, out
     )
+    names = _flat_coordinate_names(jax.tree.map(lambda a: a[0], v0))
     if how == "bootstrap":
         described = f"parametric bootstrap ({boot} refits per replicate)"
     else:
@@ -651,6 +763,8 @@ def fit_replicates(
             uncertainty=described,
             params=at(params),
             values=at(values),
+            maximum=at(maximum),
+            names=names,
             n=n,
         )
         diagnostics.append(checks)
@@ -689,9 +803,8 @@ def _fit_one(model, est, opt, num_steps, batch_size, num_bootstrap, v0, data, ke
     params, nuisance = constrain(model, v[0]), v[1]
     flat, unravel = ravel_pytree((params, nuisance))
     how = est.default_uncertainty(data.shape[0], model.num_params)
-    if how in ("sandwich", "observed_information"):
-        information = how == "observed_information"
-        cov = sandwich_covariance(est, model, v, data, key_fit, state, information=information)
+    grad_norm, cov, values, maximum = _finish(model, est, how, v, data, key_fit, state)
+    if cov is not None:
         se = jnp.sqrt(jnp.clip(jnp.diag(cov), 0.0))
     elif num_bootstrap:  # refits on data simulated at this replicate's estimate
         keys = jax.random.split(jax.random.fold_in(key, 1), 2 * num_bootstrap)
@@ -709,9 +822,7 @@ def _fit_one(model, est, opt, num_steps, batch_size, num_bootstrap, v0, data, ke
         se = jnp.where(used >= 2, jnp.sqrt(var), jnp.nan)
     else:
         se = jnp.full(flat.shape, jnp.nan, data.dtype)
-    grad_norm = _full_gradient_norm(model, est, v, data, key_fit, state)
-    values = est.diagnostic_values(model, _merge(model, v), data, key_fit, state)
-    return params, nuisance, unravel(se)[0], grad_norm, failed, trace, steps, values
+    return params, nuisance, unravel(se)[0], grad_norm, failed, trace, steps, values, maximum
 
 
 @jax.jit(static_argnums=(0, 1, 2, 3, 4, 5))

@@ -9,8 +9,18 @@ where c is a free parameter. The per-datum loss is softplus(-G(x_i)) + Σ_j soft
 at the optimum c estimates log Z(θ̂) (reported as the nuisance parameter
 ``log_normalizer``), and θ̂ is consistent for any p_n that is positive where the data are.
 The noise is fitted to the data once (state): a Gaussian with the data's mean and covariance
-for real data; independent sites with the data's marginal frequencies (kept within
-[0.05, 0.95]) for binary data; uniform on the sphere for unit vectors. The noise draws are
+for real data; uniform on the sphere for unit vectors; for binary data, independent sites
+with the data's marginal frequencies (vectors), or on a lattice (data of two or more axes)
+an **autoregressive** law in raster order, each site a logistic regression on the
+``order`` sites before it (one row and one site back by default: the left, upper-left,
+upper and upper-right neighbours of a 2-D lattice), its weights shared by every site and
+fitted to the data by Newton's method (a fully visible sigmoid belief network with
+stationary weights). Its density is exact and its draws sequential. Independent sites are
+separable from a 16 x 16 lattice near the critical coupling (the fitted classifier's
+accuracy is 1.0 at β = 0.4, n = 100, and the estimate β = 4.5 against 0.4); the
+autoregressive law captures the neighbours' correlation, and the classifier's accuracy is
+0.70 there. Either keeps every site's probability within [0.05, 0.95], so that the noise
+is positive wherever the model is. The noise draws are
 fixed per datum for the fit (common random numbers), so the objective is smooth and
 deterministic (L-BFGS) and the sandwich covariance, over (θ, c) jointly, treats each datum
 with its noise draws as one unit.
@@ -25,8 +35,10 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from bayesgen.diagnostics import Check
+from bayesgen.errors import MethodError
 from bayesgen.frequentist.base import MIN_SANDWICH_DATA, Estimator, unsupported
 from bayesgen.support import Reals, Sphere, sphere_log_area, uniform_unit_vectors
 
@@ -39,18 +51,50 @@ from bayesgen.support import Reals, Sphere, sphere_log_area, uniform_unit_vector
 MAX_CLASSIFIER_ACCURACY = 0.99
 
 
+# Binary sites' noise probabilities are kept within [P_MIN, 1 - P_MIN] (a site's logit
+# within ±logit(1 - P_MIN)), so that the noise is positive wherever the model is.
+P_MIN = 0.05
+BINARY_NOISES = ("autoregressive", "independent")
+NEWTON_STEPS = 30  # of the autoregressive noise's logistic regression (convex; a ridge of 1)
+
+
 @dataclass(frozen=True)
 class NCE(Estimator):
-    """Noise-contrastive estimation with ``num_noise`` noise draws per datum."""
+    """Noise-contrastive estimation with ``num_noise`` noise draws per datum.
+
+    Args:
+      num_noise: noise draws per datum (ν).
+      noise: for binary data, ``"autoregressive"`` or ``"independent"`` sites; None: the
+        autoregressive law on lattices (data of two or more axes), independent sites for
+        vectors. Real data always get a Gaussian, unit vectors the uniform law.
+      order: the autoregressive noise's context, in sites before each site in raster order;
+        None: the last axis's length plus one (one row and one site back).
+    """
 
     num_noise: int = 10
+    noise: str | None = None
+    order: int | None = None
     name = "nce"
+
+    def _binary_noise(self, model) -> str:
+        if self.noise is not None:
+            return self.noise
+        return "autoregressive" if len(model.support.event_shape) >= 2 else "independent"
+
+    def _order(self, model) -> int:
+        shape = tuple(model.support.event_shape)
+        size = int(np.prod(shape))
+        return min(size - 1, self.order if self.order is not None else shape[-1] + 1)
 
     def describe_normalizer(self, model) -> str:
         if isinstance(model.support, Sphere):
             noise = "uniform"
+        elif isinstance(model.support, Reals):
+            noise = "a Gaussian"
+        elif self._binary_noise(model) == "independent":
+            noise = "independent sites"
         else:
-            noise = "a Gaussian" if isinstance(model.support, Reals) else "independent sites"
+            noise = f"autoregressive (order {self._order(model)})"
         return (
             f"estimated: log Z as a free parameter, data against {self.num_noise} draws per "
             f"datum of {noise} noise fitted to the data"
@@ -62,6 +106,10 @@ class NCE(Estimator):
             raise unsupported(
                 self, model, f"it has no noise distribution for {model.support.name}", "exact_mle"
             )
+        if self.noise is not None and self.noise not in BINARY_NOISES:
+            raise MethodError(f"unknown NCE noise {self.noise!r}; choose one of {BINARY_NOISES}")
+        if self.order is not None and (int(self.order) != self.order or self.order < 1):
+            raise MethodError(f"order must be a positive integer; got {self.order!r}")
 
     def nuisance_init(self, model, data) -> dict:
         return {"log_normalizer": jnp.zeros((), data.dtype)}
@@ -78,7 +126,10 @@ class NCE(Estimator):
             )
             return mean, jnp.linalg.cholesky(cov)
         b = model.support.values[1]
-        p_b = jnp.clip(jnp.mean(flat == b, axis=0), 0.05, 0.95)
+        if self._binary_noise(model) == "autoregressive":
+            spins = jnp.where(flat == b, 1.0, -1.0).astype(flat.dtype)
+            return (_autoregressive_fit(spins, self._order(model)),)
+        p_b = jnp.clip(jnp.mean(flat == b, axis=0), P_MIN, 1 - P_MIN)
         return (p_b,)
 
     def _noise(self, model, state, key, shape):
@@ -89,8 +140,12 @@ class NCE(Estimator):
             mean, chol = state
             z = jax.random.normal(key, (self.num_noise, mean.size), mean.dtype)
             return (mean + z @ chol.T).reshape(self.num_noise, *shape)
-        (p_b,) = state
         a, b = model.support.values
+        if self._binary_noise(model) == "autoregressive":
+            (w,) = state
+            is_b = _autoregressive_sample(w, key, self.num_noise, int(np.prod(shape))) > 0
+            return jnp.where(is_b, b, a).astype(w.dtype).reshape(self.num_noise, *shape)
+        (p_b,) = state
         is_b = jax.random.uniform(key, (self.num_noise, p_b.size), p_b.dtype) < p_b
         return jnp.where(is_b, b, a).astype(p_b.dtype).reshape(self.num_noise, *shape)
 
@@ -103,8 +158,11 @@ class NCE(Estimator):
             z = jax.scipy.linalg.solve_triangular(chol, flat - mean, lower=True)
             log_det = jnp.sum(jnp.log(jnp.diag(chol)))
             return -0.5 * jnp.sum(z**2) - log_det - 0.5 * flat.size * jnp.log(2 * jnp.pi)
-        (p_b,) = state
         b = model.support.values[1]
+        if self._binary_noise(model) == "autoregressive":
+            (w,) = state
+            return _autoregressive_log_prob(w, jnp.where(flat == b, 1.0, -1.0).astype(w.dtype))
+        (p_b,) = state
         return jnp.sum(jnp.where(flat == b, jnp.log(p_b), jnp.log1p(-p_b)))
 
     def _log_odds(self, model, params, x, key, state):
@@ -170,3 +228,59 @@ def classifier_check(accuracy: float, noise: str) -> Check:
         "draws it misclassifies, so the estimate and its interval are not to be trusted; use "
         "noise closer to the data (conditional_nce makes it from each datum) or another method",
     )
+
+
+# -- the autoregressive noise of binary lattices -------------------------------------------
+# Sites are spins s = ±1 in raster order; site i's logit is w_0 + Σ_k w_k s_{i-k} over the
+# ``order`` sites before it (0 before the first), clipped to ±logit(1 - P_MIN).
+
+
+def _lagged(s, order):
+    """``(..., d)`` spins to ``(..., d, order)``: s_{i-k} for k = 1..order, 0 before the
+    first site."""
+    d = s.shape[-1]
+    padded = jnp.pad(s, [(0, 0)] * (s.ndim - 1) + [(order, 0)])
+    return jnp.stack([padded[..., order - k : order - k + d] for k in range(1, order + 1)], -1)
+
+
+def _logits(w, context):
+    bound = jnp.log((1 - P_MIN) / P_MIN)
+    return jnp.clip(w[0] + context @ w[1:], -bound, bound)
+
+
+def _autoregressive_fit(spins, order):
+    """The weights ``(order + 1,)`` maximising the autoregressive log-likelihood of the
+    spins ``(n, d)``: a logistic regression of each site on the sites before it, by
+    Newton's method with a ridge of 1 (negligible beside n·d sites; it keeps the weights
+    finite when the data are separable, as one ordered lattice is)."""
+    features = jnp.concatenate(
+        [jnp.ones((*spins.shape, 1), spins.dtype), _lagged(spins, order)], -1
+    )
+    features = features.reshape(-1, order + 1)
+    y = (spins.reshape(-1) + 1) / 2
+
+    def newton(w, _):
+        p = jax.nn.sigmoid(features @ w)
+        grad = features.T @ (y - p) - w
+        hess = (features * (p * (1 - p))[:, None]).T @ features + jnp.eye(order + 1, dtype=w.dtype)
+        return w + jnp.linalg.solve(hess, grad), None
+
+    w0 = jnp.zeros(order + 1, spins.dtype)
+    return jax.lax.scan(newton, w0, None, length=NEWTON_STEPS)[0]
+
+
+def _autoregressive_log_prob(w, s):
+    """log p(s) of the spins ``s`` ``(d,)``: Σ_i log σ(s_i · logit_i)."""
+    return jnp.sum(jax.nn.log_sigmoid(s * _logits(w, _lagged(s, w.size - 1))))
+
+
+def _autoregressive_sample(w, key, num, d):
+    """``(num, d)`` spins drawn site by site (a scan over the d sites, the draws batched)."""
+    order = w.size - 1
+    uniforms = jax.random.uniform(key, (d, num), w.dtype)
+
+    def site(recent, u):  # recent: (num, order), the latest site first
+        s = jnp.where(u < jax.nn.sigmoid(_logits(w, recent)), 1.0, -1.0).astype(w.dtype)
+        return jnp.concatenate([s[:, None], recent[:, :-1]], axis=1), s
+
+    return jax.lax.scan(site, jnp.zeros((num, order), w.dtype), uniforms)[1].T

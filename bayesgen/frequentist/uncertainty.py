@@ -43,33 +43,53 @@ __all__ = [
     "MIN_SANDWICH_DATA",
     "bootstrap_covariance",
     "flat_names",
+    "loss_hessian",
     "sandwich_covariance",
 ]
 
 
-def sandwich_covariance(estimator, model, v, data, key, state=(), information=False):
+def _per_datum(estimator, model, v, data, key, state):
+    """``(flat v, unravel, per_datum(t, x, k), per-datum keys)``: the per-datum loss as a
+    function of the flattened ``v = (u, nuisance)``, with the loss's own per-datum keys."""
+    flat_v, unravel = ravel_pytree(v)
+    keys = jax.random.split(key, data.shape[0])  # the same per-datum keys as the loss
+
+    def per_datum(t, x, k):
+        u, nuisance = unravel(t)
+        return estimator.per_datum_loss(model, {**constrain(model, u), **nuisance}, x, k, state)
+
+    return flat_v, unravel, per_datum, keys
+
+
+def loss_hessian(estimator, model, v, data, key, state=()):
+    """The ``(d, d)`` Hessian of the mean per-datum loss in the flattened coordinates of
+    ``v = (u, nuisance)``: the sandwich's bread, and the curvature the driver's check that
+    the estimate is a maximum reads. jit/vmap-able."""
+    flat_v, _, per_datum, keys = _per_datum(estimator, model, v, data, key, state)
+    return jax.hessian(lambda t: jax.vmap(per_datum, (None, 0, 0))(t, data, keys).mean())(flat_v)
+
+
+def sandwich_covariance(estimator, model, v, data, key, state=(), information=False, hess=None):
     """The ``(d, d)`` sandwich covariance of ``ravel_pytree((params, nuisance))``.
 
     With ``information=True`` the meat is the Hessian itself (the information identity of a
-    likelihood): the inverse observed information, valid for one large datum.
+    likelihood): the inverse observed information, valid for one large datum. ``hess``: the
+    :func:`loss_hessian`, where the caller has it already.
 
     ``v = (u, nuisance)``: the unconstrained model parameters and the estimator's nuisance
     parameters. Formed in these coordinates (where every parameter is identified: a
     symmetric matrix has d(d+1)/2 of them, not d²), then mapped to the parameters' own space
     by the delta method, J Σ_v Jᵀ with J the Jacobian of the bijection. jit/vmap-able.
     """
-    flat_v, unravel = ravel_pytree(v)
-    keys = jax.random.split(key, data.shape[0])  # the same per-datum keys as the loss
+    flat_v, unravel, per_datum, keys = _per_datum(estimator, model, v, data, key, state)
 
     def merged(t):
         u, nuisance = unravel(t)
         return {**constrain(model, u), **nuisance}
 
-    def per_datum(t, x, k):
-        return estimator.per_datum_loss(model, merged(t), x, k, state)
-
     grads = jax.vmap(jax.grad(per_datum), (None, 0, 0))(flat_v, data, keys)
-    hess = jax.hessian(lambda t: jax.vmap(per_datum, (None, 0, 0))(t, data, keys).mean())(flat_v)
+    if hess is None:
+        hess = loss_hessian(estimator, model, v, data, key, state)
     centred = grads - grads.mean(axis=0)
     meat = hess if information else centred.T @ centred / data.shape[0]
     noise = estimator.gradient_noise_covariance(model, merged, flat_v, state)

@@ -210,11 +210,12 @@ def test_replicates_carry_the_verdicts_a_single_fit_gives():
     datum is no classification problem), from the same checks."""
     datasets = jax.vmap(lambda k: MODEL.sample(k, TRUTH, 1))(jax.random.split(jax.random.key(8), 4))
     reps = fit_replicates(MODEL, datasets, "nce", key=jax.random.key(2))
-    single = bg.fit(MODEL, datasets[0], "nce", uncertainty="none")
+    single = bg.fit(MODEL, datasets[0], "nce", num_bootstrap=10)
     assert not single.ok and not reps.ok.any()
     assert all("n = 1 data" in why for why in reps.why) and "n = 1 data" in single.why
-    assert list(single.diagnostics) == ["optimizer", "classifier", "data"]
-    assert all(list(d) == list(single.diagnostics) for d in reps.diagnostics)
+    assert list(single.diagnostics) == ["optimizer", "stderr", "maximum", "classifier", "data"]
+    # the same checks, but the standard errors' (NaN by choice: no num_bootstrap)
+    assert all(list(d) == ["optimizer", "maximum", "classifier", "data"] for d in reps.diagnostics)
     assert not any(d["data"].passed for d in reps.diagnostics)
 
 
