@@ -209,8 +209,9 @@ def test_replicates_carry_the_verdicts_a_single_fit_gives():
     lattice per dataset is flagged on every replicate with the reason bg.fit gives (one
     datum is no classification problem), from the same checks."""
     datasets = jax.vmap(lambda k: MODEL.sample(k, TRUTH, 1))(jax.random.split(jax.random.key(8), 4))
-    reps = fit_replicates(MODEL, datasets, "nce", key=jax.random.key(2))
-    single = bg.fit(MODEL, datasets[0], "nce", num_bootstrap=10)
+    nce = bg.frequentist.NCE(noise="independent")  # the quicker noise to compile
+    reps = fit_replicates(MODEL, datasets, nce, key=jax.random.key(2))
+    single = bg.fit(MODEL, datasets[0], nce, uncertainty="sandwich")  # no bootstrap refits
     assert not single.ok and not reps.ok.any()
     assert all("n = 1 data" in why for why in reps.why) and "n = 1 data" in single.why
     assert list(single.diagnostics) == ["optimizer", "stderr", "maximum", "classifier", "data"]
