@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ZERO_SE", "Check", "checks_by_name", "stderr_check", "verdict"]
+__all__ = ["ZERO_SE", "Check", "checks_by_name", "stderr_check", "verdict", "verdicts"]
 
 ZERO_SE = float(np.sqrt(np.finfo(np.float64).eps))
 
@@ -48,6 +48,13 @@ def verdict(checks: Mapping[str, Check]) -> tuple[bool, str]:
     """``(every check passed, the failed checks' details joined by "; ")``."""
     failed = [c.detail for c in checks.values() if not c.passed]
     return not failed, "; ".join(failed)
+
+
+def verdicts(checks: Iterable[Mapping[str, Check]]) -> tuple[np.ndarray, list[str]]:
+    """:func:`verdict` of each replicate's checks: ``(ok as a bool array, why per
+    replicate)``."""
+    pairs = [verdict(c) for c in checks]
+    return np.array([ok for ok, _ in pairs], bool), [why for _, why in pairs]
 
 
 def _flat(values: Mapping[str, np.ndarray]) -> dict[str, float]:

@@ -31,7 +31,7 @@ from bayesgen.bayesian.exchange import Exchange
 from bayesgen.bayesian.generalized_bayes import GeneralizedBayes
 from bayesgen.bayesian.nuts import NUTS
 from bayesgen.bayesian.pseudo_posterior import PseudoPosterior
-from bayesgen.diagnostics import Check, checks_by_name, verdict
+from bayesgen.diagnostics import Check, checks_by_name, verdict, verdicts
 from bayesgen.errors import DataError, MethodError, check_counts, resolve_method
 
 MAX_R_HAT = 1.01  # Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021), section 4
@@ -479,16 +479,17 @@ def sample_replicates(
         posterior_checks(d, int(num_chains), _min_sds({k: v[i] for k, v in samples.items()}))
         for i, d in enumerate(diag)
     ]
-    not_finite = (False, "the method's preparation or draws are not finite")
-    verdicts = [verdict(c) if f else not_finite for c, f in zip(checks, finite, strict=True)]
+    not_finite = Check("finite", False, 0.0, "the method's preparation or draws are not finite")
+    checks = [c if f else {"finite": not_finite, **c} for c, f in zip(checks, finite, strict=True)]
+    ok, why = verdicts(checks)
     r_hat = [max(v["r_hat"] for v in d.values() if isinstance(v, dict)) for d in diag]
     return ReplicatePosteriors(
         samples=samples,
         sample_stats=stats,
         finite=finite,
         diagnostics=checks,
-        ok=np.array([v[0] for v in verdicts]),
-        why=[v[1] for v in verdicts],
+        ok=ok,
+        why=why,
         r_hat=np.array(r_hat),
         info=extras,
         method=method.name,

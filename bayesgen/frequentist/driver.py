@@ -23,7 +23,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from bayesgen.diagnostics import Check, checks_by_name, stderr_check, verdict
+from bayesgen.diagnostics import Check, checks_by_name, stderr_check, verdict, verdicts
 from bayesgen.errors import MethodError, resolve_method
 from bayesgen.frequentist.base import Estimator, bijections, constrain, unconstrain
 from bayesgen.frequentist.conditional_nce import ConditionalNCE
@@ -615,10 +615,7 @@ def fit(
                 "sampler; give the model one, or use uncertainty='sandwich' (many data) or "
                 "'none'"
             ) from None
-        starts = jax.tree.map(lambda a: jnp.broadcast_to(a, (keys.shape[0], *a.shape)), v0)
-        refits = _fit_many(model, est, opt, num_steps, batch_size, 0, starts, datasets, keys)
-        boot_params, boot_nuisance, _, _, boot_failed = refits[:5]
-        flat = jax.vmap(lambda p, q: ravel_pytree((p, q))[0])(boot_params, boot_nuisance)
+        flat, boot_failed = _refits_jit(model, est, opt, num_steps, batch_size, v0, datasets, keys)
         cov_full, used = bootstrap_covariance(np.asarray(flat), np.asarray(boot_failed))
         described = (
             f"parametric bootstrap ({used} of {int(num_bootstrap)} refits; data by "
@@ -768,7 +765,7 @@ def fit_replicates(
             n=n,
         )
         diagnostics.append(checks)
-    verdicts = [verdict(c) for c in diagnostics]
+    ok, why = verdicts(diagnostics)
     return Replicates(
         params=params,
         nuisance=nuisance,
@@ -776,8 +773,8 @@ def fit_replicates(
         grad_norm=grad_norm,
         failed_step=failed,
         diagnostics=diagnostics,
-        ok=np.array([v[0] for v in verdicts]),
-        why=[v[1] for v in verdicts],
+        ok=ok,
+        why=why,
     )
 
 
@@ -810,11 +807,7 @@ def _fit_one(model, est, opt, num_steps, batch_size, num_bootstrap, v0, data, ke
         keys = jax.random.split(jax.random.fold_in(key, 1), 2 * num_bootstrap)
         boot_data = jax.vmap(lambda k: model.sample(k, params, data.shape[0]))(keys[::2])
 
-        def refit(d, k):
-            w, bad = _point_fit(model, est, opt, num_steps, batch_size, v0, d, k)[:2]
-            return ravel_pytree((constrain(model, w[0]), w[1]))[0], bad
-
-        refits, bad = jax.vmap(refit)(boot_data, keys[1::2])
+        refits, bad = _refits(model, est, opt, num_steps, batch_size, v0, boot_data, keys[1::2])
         ok = (bad < 0)[:, None]
         used = jnp.sum(ok)
         mean = jnp.sum(jnp.where(ok, refits, 0.0), 0) / jnp.maximum(used, 1)
@@ -823,6 +816,21 @@ def _fit_one(model, est, opt, num_steps, batch_size, num_bootstrap, v0, data, ke
     else:
         se = jnp.full(flat.shape, jnp.nan, data.dtype)
     return params, nuisance, unravel(se)[0], grad_norm, failed, trace, steps, values, maximum
+
+
+def _refits(model, est, opt, num_steps, batch_size, v0, datasets, keys):
+    """The parametric bootstrap's refits, all from ``v0``, one per dataset and key (a vmap
+    of :func:`_point_fit`: estimates only, no post-fit checks): ``(flattened (params,
+    nuisance) per refit, failed step per refit)``."""
+
+    def refit(d, k):
+        w, bad = _point_fit(model, est, opt, num_steps, batch_size, v0, d, k)[:2]
+        return ravel_pytree((constrain(model, w[0]), w[1]))[0], bad
+
+    return jax.vmap(refit)(datasets, keys)
+
+
+_refits_jit = jax.jit(_refits, static_argnums=(0, 1, 2, 3, 4))
 
 
 @jax.jit(static_argnums=(0, 1, 2, 3, 4, 5))
