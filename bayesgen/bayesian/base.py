@@ -23,6 +23,10 @@ class PosteriorMethod:
     name = "method"
     normalizer = ""
     exact_likelihood = False  # whether draws carry the exact per-datum log-likelihood
+    # The integer entry of :meth:`prepare`'s output that sets how long the kernel runs per
+    # step (approximate exchange's sweeps), or None. Vmapped replicates run as long as the
+    # longest, so replicate studies group replicates by it.
+    run_length = None
 
     def check(self, model) -> None:
         """Raise if the method cannot apply to ``model``."""
