@@ -12,9 +12,18 @@ from bayesgen.cli import main
 
 
 def run(*args):
+    """The console entry point in a new process, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "bayesgen.cli", *args], capture_output=True, text=True, timeout=300
     )
+
+
+def error_lines(capsys, *args) -> list[str]:
+    """``main(args)`` in this process (a new one per case cost 3-5 s of imports each):
+    its exit status must be 2, and its stderr lines are returned."""
+    capsys.readouterr()
+    assert main(list(args)) == 2
+    return capsys.readouterr().err.strip().splitlines()
 
 
 def test_models_lists_the_zoo(capsys):
@@ -59,12 +68,24 @@ def test_simulate_reports_exact_log_z_and_statistics(tmp_path, capsys):
         ([], "required"),
     ],
 )
-def test_errors_are_one_line_on_stderr(args, message):
+def test_errors_are_one_line_on_stderr(args, message, capsys):
+    lines = error_lines(capsys, *args)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("bayesgen: error:") and message in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "ising", "--truth", "beta=nan"], "must be finite"),  # from the package
+        (["frobnicate"], "invalid choice"),  # from the argument parser
+    ],
+)
+def test_the_console_command_prints_one_line_and_no_traceback(args, message):
     result = run(*args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("bayesgen: error:") and message in lines[0]
+    assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -99,18 +120,15 @@ def test_compare_a_network_energy_on_two_moons_draws_its_densities(capsys, tmp_p
     assert row["grad evals"] == nce.num_steps != bg.frequentist.NCE.default_num_steps
 
 
-def test_unwritable_outputs_fail_before_any_work(tmp_path):
+def test_unwritable_outputs_fail_before_any_work(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     target = blocker / "out.json"  # its folder cannot exist (tests may run as root)
     for command in (["compare", "ising"], ["study", "ising"], ["simulate", "ising"]):
-        result = run(*command, "--json", str(target))
-        assert result.returncode == 2, result.stderr
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and f"cannot write {target}" in lines[0], result.stderr
-        assert "Traceback" not in result.stderr
-    result = run("compare", "ising", "--plot", str(tmp_path))  # a folder, not a file
-    assert result.returncode == 2 and "it is a folder" in result.stderr
+        lines = error_lines(capsys, *command, "--json", str(target))
+        assert len(lines) == 1 and f"cannot write {target}" in lines[0], lines
+    lines = error_lines(capsys, "compare", "ising", "--plot", str(tmp_path))  # a folder
+    assert len(lines) == 1 and "it is a folder" in lines[0], lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing written
 
 
