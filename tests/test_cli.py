@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -42,6 +43,10 @@ def test_simulate_reports_exact_log_z_and_statistics(tmp_path, capsys):
     assert len(values) == 2 and abs(values[0] - values[1]) < 1e-10
     assert [s["name"] for s in report["statistics"]] == ["bonds", "magnetisation"]
     assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
+    # readable as any file the user writes (the temporary file it was renamed from is private)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 @pytest.mark.parametrize(
