@@ -29,8 +29,9 @@ its defaults:
   and exchange on 8 x 8 (``SKIPPED`` says why).
 
 Prints a markdown table per model and writes JSON atomically to
-benchmarks/results/cost_of_z.json after every method (a --full run takes about three hours
-on 2 CPU cores, most of it exchange and MCMLE on the large lattices); a rerun with the
+benchmarks/results/cost_of_z.json after every method (a --full run took 1.7 hours of method
+time on one CPU core, besides simulating the datasets, most of it exchange and MCMLE on
+the large lattices); a rerun with the
 same --reps reuses the methods the file has already. A method that does not apply to a
 case's data (generalised Bayes calibrates its weight from n > 1 data) is a "not run" row
 with the reason.
@@ -137,90 +138,14 @@ def main() -> None:
             if (label, method) in SKIPPED:
                 rows.append({"method": method, "side": side, "skipped": SKIPPED[label, method]})
                 continue
+            measure = _frequentist_row if side == "frequentist" else _bayesian_row
             try:
-                if side == "frequentist":
-                    runs = [
-                        bg.fit(
-                            model,
-                            datasets[i],
-                            method,
-                            key=jax.random.key(i),
-                            progress=False,
-                            uncertainty="none",
-                        )
-                        for i in range(args.reps + 1)
-                    ]
-                    seconds = statistics.median(r.timing["run_s"] for r in runs[1:])
-                    reps = driver.fit_replicates(model, study, method, key=jax.random.key(9))
-                    ok = np.asarray(reps.failed_step) < 0
-                    err = _components(model, reps.params)[ok] - true_vec
-                    rmse = float(np.sqrt(np.mean(err**2)))
-                    rows.append(
-                        {
-                            "method": method,
-                            "side": side,
-                            "normalizer": runs[-1].normalizer,
-                            "rmse": rmse,
-                            "replicates": int(ok.sum()),
-                            "run_s": seconds,
-                            "steps": statistics.median(len(r.loss_trace) for r in runs[1:]),
-                            "converged": sum(bool(r.ok) for r in runs[1:]),
-                            "s_to_rmse": seconds * (rmse / EPSILON) ** 2,
-                        }
-                    )
-                else:
-                    runs = []
-                    for i in range(args.reps + 1):
-                        runs.append(
-                            bg.sample_posterior(
-                                model,
-                                datasets[i],
-                                method,
-                                key=jax.random.key(i),
-                                num_warmup=draws,
-                                num_samples=draws,
-                                num_chains=chains,
-                                progress=False,
-                            )
-                        )
-                    ess, per_s, per_k, errors, converged = [], [], [], [], 0
-                    for r in runs[1:]:
-                        diag = r.diagnostics()
-                        converged += r.ok
-                        e = min(v["ess_bulk"] for v in diag.values() if isinstance(v, dict))
-                        s = r.timing["run_s"] + r.timing.get("prepare_s", 0.0)
-                        steps = r.sample_stats.get("num_steps")
-                        # exchange: one auxiliary dataset per step, thinning steps per draw
-                        per_draw = int(r.info.get("thinning", 1))
-                        evals = np.sum(steps) if steps is not None else chains * draws * per_draw
-                        ess.append(e)
-                        per_s.append(e / s)
-                        per_k.append(1000 * e / evals)
-                        mean = {k: v.mean(axis=(0, 1)) for k, v in r.samples.items()}
-                        errors.append(_components(model, mean)[0] - true_vec)
-                    rows.append(
-                        {
-                            "method": method,
-                            "side": side,
-                            "normalizer": runs[-1].normalizer,
-                            "rmse": float(np.sqrt(np.mean(np.square(errors)))),
-                            "replicates": args.reps,
-                            "run_s": statistics.median(
-                                r.timing["run_s"] + r.timing.get("prepare_s", 0.0) for r in runs[1:]
-                            ),
-                            "ess": statistics.median(ess),
-                            "converged": converged,
-                            "ess_per_s": statistics.median(per_s),
-                            "ess_per_1k_evals": statistics.median(per_k),
-                            "eval": "gradient"
-                            if runs[-1].sample_stats.get("num_steps") is not None
-                            else "auxiliary dataset",
-                        }
-                    )
+                row = measure(model, method, datasets, study, true_vec, args.reps, chains, draws)
             except bg.MethodError as err:  # e.g. a calibration that needs n > 1
                 rows.append({"method": method, "side": side, "skipped": str(err).split(";")[0]})
                 print(f"  {label}: {method} does not apply: {err}", flush=True)
                 continue
+            rows.append({"method": method, "side": side, **row})
             took = time.perf_counter() - t_method
             rows[-1]["benchmark_s"] = took
             shown = {k: v for k, v in rows[-1].items() if k not in ("method", "side", "normalizer")}
@@ -257,6 +182,78 @@ def main() -> None:
                 f"{r['rmse']:.4f} | {r['run_s']:.4g} | {cost} | {r['converged']}/{args.reps} |"
             )
     print(f"wrote {args.out}")
+
+
+def _frequentist_row(model, method, datasets, study, true_vec, reps, chains, draws) -> dict:
+    """One ``bg.fit`` per dataset (the first compiles; the median of the rest is timed) and
+    the RMSE of a vmapped replicate study."""
+    import bayesgen as bg
+    from bayesgen.frequentist import driver
+
+    runs = [
+        bg.fit(model, d, method, key=jax.random.key(i), progress=False, uncertainty="none")
+        for i, d in enumerate(datasets[: reps + 1])
+    ]
+    seconds = statistics.median(r.timing["run_s"] for r in runs[1:])
+    replicates = driver.fit_replicates(model, study, method, key=jax.random.key(9))
+    ok = np.asarray(replicates.failed_step) < 0
+    err = _components(model, replicates.params)[ok] - true_vec
+    rmse = float(np.sqrt(np.mean(err**2)))
+    return {
+        "normalizer": runs[-1].normalizer,
+        "rmse": rmse,
+        "replicates": int(ok.sum()),
+        "run_s": seconds,
+        "steps": statistics.median(len(r.loss_trace) for r in runs[1:]),
+        "converged": sum(bool(r.ok) for r in runs[1:]),
+        "s_to_rmse": seconds * (rmse / EPSILON) ** 2,
+    }
+
+
+def _bayesian_row(model, method, datasets, study, true_vec, reps, chains, draws) -> dict:
+    """One ``bg.sample_posterior`` per dataset (the first compiles): medians of ESS, ESS per
+    second and per 1,000 evaluations over the rest, and the RMSE of their posterior means."""
+    import bayesgen as bg
+
+    ess, per_s, per_k, errors, converged, seconds = [], [], [], [], 0, []
+    for i, d in enumerate(datasets[: reps + 1]):
+        r = bg.sample_posterior(
+            model,
+            d,
+            method,
+            key=jax.random.key(i),
+            num_warmup=draws,
+            num_samples=draws,
+            num_chains=chains,
+            progress=False,
+        )
+        if i == 0:
+            continue
+        diag = r.diagnostics()
+        converged += r.ok
+        e = min(v["ess_bulk"] for v in diag.values() if isinstance(v, dict))
+        s = r.timing["run_s"] + r.timing.get("prepare_s", 0.0)
+        steps = r.sample_stats.get("num_steps")
+        # exchange: one auxiliary dataset per step, info["thinning"] steps per draw
+        per_draw = int(r.info.get("thinning", 1))
+        evals = np.sum(steps) if steps is not None else chains * draws * per_draw
+        seconds.append(s)
+        ess.append(e)
+        per_s.append(e / s)
+        per_k.append(1000 * e / evals)
+        mean = {k: v.mean(axis=(0, 1)) for k, v in r.samples.items()}
+        errors.append(_components(model, mean)[0] - true_vec)
+    return {
+        "normalizer": r.normalizer,
+        "rmse": float(np.sqrt(np.mean(np.square(errors)))),
+        "replicates": reps,
+        "run_s": statistics.median(seconds),
+        "ess": statistics.median(ess),
+        "converged": converged,
+        "ess_per_s": statistics.median(per_s),
+        "ess_per_1k_evals": statistics.median(per_k),
+        "eval": "gradient" if steps is not None else "auxiliary dataset",
+    }
 
 
 def _report(args, results, chains, draws) -> dict:

@@ -142,7 +142,12 @@ class PosteriorResult:
         """``{name: {"r_hat", "ess_bulk", "ess_tail"}}`` per scalar parameter (rank-normalised
         split R-hat and bulk/tail ESS, Vehtari et al. 2021, by ArviZ), plus
         ``"divergences"`` and ``"accept_prob"`` over all draws; :meth:`checks` (and the
-        verdict, :attr:`ok` and :attr:`why`) are built from them."""
+        verdict, :attr:`ok` and :attr:`why`) are built from them. Computed once per result
+        (its draws are not meant to change), however often it is asked for."""
+        return self._diagnostics
+
+    @functools.cached_property
+    def _diagnostics(self) -> dict:
         import arviz as az
 
         tree = az.from_dict({"posterior": self.samples})

@@ -22,8 +22,7 @@ model with a field at h = 0 took 320, for its magnetisation, Gibbs's slowest mod
 critical coupling (0.033 against 0.32 s per step of 4 chains). The count varies from
 dataset to dataset (the measured correlation's standard error near the target is about
 0.02): over 40 datasets of 16 x 16, n = 10, it was 20 to 160, so replicate studies run
-replicates of equal count together
-(:attr:`Exchange.run_length`).
+replicates of equal count together (:attr:`Exchange.run_length`).
 
 The proposal is Gaussian with a covariance and a scale that adapt during warm-up only
 (the empirical covariance of the draws from the second quarter of warm-up on, shrunk
