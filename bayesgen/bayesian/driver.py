@@ -279,19 +279,30 @@ _init_chains_jit = jax.jit(_init_chains, static_argnums=(0, 2))
 
 def _run(kernel, fields, num_warmup, num_samples, state, data, extras):
     """Warm-up, then ``num_samples`` draws of a batch of chains (leading axis of ``state``);
-    returns (final state, (z draws, stats draws)), draws first, then chains."""
+    returns (final state, (z draws, stats draws)), draws first, then chains.
+
+    Warm-up and sampling are one loop over one copy of the kernel's step (a loop each
+    would compile the NUTS tree builder twice: twice the compile time): every step writes
+    its draw at index max(step - num_warmup, 0), so the warm-up's writes to the first slot
+    are overwritten by the first draw."""
     args = (data,)
     sample = jax.vmap(lambda s: kernel.sample(s, args, extras))
 
-    def warm(state, _):
-        return sample(state), None
+    def record(state):
+        return getattr(state, kernel.sample_field), {f: getattr(state, f) for f in fields}
 
-    def draw(state, _):
+    draws = jax.tree.map(lambda a: jnp.zeros((num_samples, *a.shape), a.dtype), record(state))
+
+    def step(i, carry):
+        state, draws = carry
         state = sample(state)
-        return state, (getattr(state, kernel.sample_field), {f: getattr(state, f) for f in fields})
+        slot = jnp.maximum(i - num_warmup, 0)
+        draws = jax.tree.map(
+            lambda d, v: jax.lax.dynamic_update_index_in_dim(d, v, slot, 0), draws, record(state)
+        )
+        return state, draws
 
-    state, _ = jax.lax.scan(warm, state, None, length=num_warmup)
-    return jax.lax.scan(draw, state, None, length=num_samples)
+    return jax.lax.fori_loop(0, num_warmup + num_samples, step, (state, draws))
 
 
 _run_jit = jax.jit(_run, static_argnums=(0, 1, 2, 3))
