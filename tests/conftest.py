@@ -6,12 +6,21 @@ sampler for the same shapes, and XLA's compile dominates their time. The cache l
 ``.pytest_cache`` (ignored by git) and is kept between runs, so a fresh clone runs cold
 (18:37 for the suite on 2 cores, measured 2026-12-01) and a second run warm (10:53);
 delete it to start cold. ``JAX_COMPILATION_CACHE_DIR`` moves it.
+
+Each compiled program holds about three memory mappings for as long as JAX's in-memory
+caches keep it, and a process may hold 65,530 (``vm.max_map_count``): one process running
+the whole suite aborted in XLA (``Fatal Python error: Aborted`` while serialising an
+executable) two thirds of the way through, twice. The in-memory caches are cleared after
+each test module, so a worker holds only its current module's programs; a program shared
+with a later module is read back from the persistent cache.
 """
 
+import gc
 import os
 from pathlib import Path
 
 import jax
+import pytest
 
 CACHE = Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax-compilation"
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(CACHE))
@@ -23,3 +32,10 @@ jax.config.update(
     "jax_persistent_cache_min_compile_time_secs",
     float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    yield
+    jax.clear_caches()
+    gc.collect()
