@@ -354,6 +354,8 @@ def _methods(text: str | None, model) -> list | None:
 
 
 def cmd_study(args) -> int:
+    if args.out:  # a folder of checkpoints: it must take new files
+        _check_writable(f"{args.out}/.chunk")
     jax, model, truth, truth_text = _model_and_truth(args, 1)
     from bayesgen.evaluation import applicable_methods, coverage_study
 
@@ -376,6 +378,8 @@ def cmd_study(args) -> int:
         num_chains=args.chains,
         num_bootstrap=args.bootstrap,
         on_result=_progress,
+        out=args.out,
+        chunk_size=args.chunk,
     )
     rows = []
     for _, r in study.table.iterrows():
@@ -459,6 +463,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="refits per replicate where standard errors are the parametric bootstrap "
         "(pseudo-likelihood below 30 data, contrastive divergence); default 0: no intervals",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write each method's replicates to DIR as they finish (in chunks of --chunk); a "
+        "rerun with the same arguments resumes, reading what is there",
+    )
+    p.add_argument(
+        "--chunk", type=int, help="replicates per checkpoint with --out (default: all at once)"
     )
     p.set_defaults(func=cmd_study)
     return parser

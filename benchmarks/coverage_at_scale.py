@@ -13,8 +13,9 @@ Posterior methods run 4 chains of 1,000 + 1,000 draws per replicate (sample_post
 defaults, so that the R-hat column is the verdict a user would get; --warmup, --draws);
 pseudo-likelihood's bootstrap refits each replicate on 100 datasets simulated at its
 estimate. Each method of each cell is written at once (atomically) to the results JSON
-as it finishes, and a rerun skips the methods already there, so an interrupted run loses
-at most one method of one cell.
+as it finishes, and a rerun skips the methods already there; within a method, every
+``--chunk`` replicates (default 10) are written to ``results/coverage_at_scale/CELL/``,
+so an interrupted run loses at most one chunk (``bg.coverage_study(out=..., chunk_size=...)``).
 ``--cells 16x1,32x1`` restricts the run; ``--replicates`` changes the count.
 
     python benchmarks/coverage_at_scale.py [--cells 16x1,16x10,32x1,32x10] [--replicates 100]
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--out", default=str(RESULTS / "coverage_at_scale.json"))
+    parser.add_argument("--chunk", type=int, default=10, help="replicates per checkpoint")
     args = parser.parse_args()
     jax.config.update("jax_enable_x64", True)
     import bayesgen as bg
@@ -66,8 +68,10 @@ def main() -> None:
                 continue
             t0 = time.perf_counter()
             # One method per call: the datasets depend only on the key, n and replicates,
-            # so every method of a cell sees the same 100 datasets, and each finished
-            # method is a checkpoint (a 32 x 32 cell takes hours).
+            # so every method of a cell sees the same 100 datasets. Each finished method is
+            # a row of the results JSON, and within a method every --chunk replicates are
+            # a checkpoint under results/coverage_at_scale/CELL/ (exchange on 32 x 32,
+            # n = 10, takes hours): a rerun reads them back.
             study = bg.coverage_study(
                 model,
                 {"beta": BETA},
@@ -78,6 +82,8 @@ def main() -> None:
                 num_warmup=args.warmup,
                 num_samples=args.draws,
                 num_bootstrap=100,
+                out=out.with_suffix("") / cell,
+                chunk_size=args.chunk,
             )
             seconds = time.perf_counter() - t0
             print(f"  {cell} {method}: {seconds:.0f} s", flush=True)

@@ -165,4 +165,14 @@ def test_study_of_one_lattice_with_bootstrap_intervals(tmp_path):
     # some replicates' MLEs run off, so the widths are not compared here)
     plain = {r["method"]: r for r in json.loads((tmp_path / "no.json").read_text())["rows"]}
     assert plain["pseudo_likelihood"]["coverage"] is None
+    # --out: each method's replicates written as they finish; a rerun reads them back
+    ckpt = ["--out", str(tmp_path / "ckpt"), "--json", str(tmp_path / "again.json")]
+    assert main([*base, "--bootstrap", "20", *ckpt]) == 0
+    names = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert names == ["exact_mle.0-20.json", "pseudo_likelihood.0-20.json"]
+    assert main([*base, "--bootstrap", "20", *ckpt]) == 0  # resumed: nothing recomputed
+    again = {r["method"]: r for r in json.loads((tmp_path / "again.json").read_text())["rows"]}
+    for method, row in rows.items():
+        assert {**again[method], "seconds": 0} == {**row, "seconds": 0}
+    assert main([*base, "--bootstrap", "30", *ckpt]) == 2  # another study's folder
     assert main([*base, "--bootstrap", "1"]) == 2

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesgen._keys import replicate_keys
 from bayesgen.bayesian.base import PosteriorMethod
 from bayesgen.bayesian.builder import LOG_LIKELIHOOD_SITE
 from bayesgen.bayesian.exchange import Exchange
@@ -476,7 +477,8 @@ def sample_replicates(
     method whose run length is chosen per dataset, approximate exchange's sweeps, runs one
     batch per length where that saves more than compiling the batches costs).
 
-    Replicate ``r`` uses key ``jax.random.split(key, replicates)[r]`` exactly as
+    Replicate ``r`` uses key ``jax.random.split(key, replicates)[r]`` (or ``key[r]`` for a
+    batch of keys) exactly as
     :func:`sample_posterior` would with that key and dataset. A replicate whose preparation
     (a calibrated weight, a Monte Carlo curvature) or draws are not finite is marked in
     ``finite`` instead of raising, so one bad dataset does not lose the others; every
@@ -486,7 +488,7 @@ def sample_replicates(
       model: a :class:`bayesgen.Model`.
       datasets: shape ``(replicates, n, *event_shape)``, validated against the support.
       method: a string alias or a configured method object.
-      key: PRNG key; ``jax.random.key(0)`` if None.
+      key: PRNG key (``jax.random.key(0)`` if None), or one key per replicate.
       num_warmup, num_samples, num_chains: per replicate, as in :func:`sample_posterior`.
 
     Returns:
@@ -506,8 +508,7 @@ def sample_replicates(
         )
     flat = model.validate(jnp.reshape(jnp.asarray(datasets), (-1, *event)))
     datasets = jnp.reshape(flat, shape)
-    key = jax.random.key(0) if key is None else key
-    keys = jax.random.split(key, shape[0])
+    keys = replicate_keys(key, shape[0])
     statics = (method, model, int(num_warmup), int(num_samples), int(num_chains))
 
     t0 = time.perf_counter()

@@ -23,8 +23,10 @@ refitted on that many datasets simulated at its estimate, all in one vmapped com
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import NormalDist
 
 import jax
@@ -32,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from bayesgen._io import JsonReport
+from bayesgen._io import JsonReport, atomic_write_json
 from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.errors import IntractableNormalizerError, MethodError, check_counts
 from bayesgen.evaluation.compare import _flat, _flat_columns, _records, _resolve, _symmetric
@@ -84,17 +86,29 @@ def coverage_study(
     num_chains: int = 4,
     num_bootstrap: int = 0,
     on_result=None,
+    out=None,
+    chunk_size: int | None = None,
 ) -> CoverageStudy:
     """Coverage, bias, RMSE and interval width of ``methods`` over ``replicates`` datasets
     of ``n`` data simulated at ``truth`` (see the module docstring). ``num_warmup``,
     ``num_samples`` and ``num_chains`` are per replicate, for posterior methods;
     ``num_bootstrap``: refits per replicate where the standard error is the bootstrap
     (0: none, those rows get no intervals; it costs replicates x num_bootstrap fits).
-    ``on_result(method, result, seconds)`` is called as each method finishes, with its
-    replicate results (None when it was skipped), as :func:`bayesgen.compare` does.
+    ``on_result(method, replicates, seconds)`` is called as each method finishes, with its
+    per-replicate values (``estimate``, ``low`` and ``high`` by parameter, ``finite``,
+    ``ok``, ``failed`` checks, ``r_hat``; None when it was skipped), as
+    :func:`bayesgen.compare` does.
+
+    A long study can be resumed: with ``out`` (a folder) each method's replicates are
+    computed in chunks of ``chunk_size`` (default: all at once), every chunk written there
+    atomically as it finishes (``METHOD.A-B.json``, with the study's configuration), and a
+    rerun with the same arguments reads the chunks it finds instead of recomputing them, so
+    an interruption loses at most one chunk. Every replicate has the key and dataset it has
+    without chunks. A damaged chunk is recomputed; one written by a study of another
+    configuration raises, so that results are never mixed.
 
     Raises:
-      MethodError: an unknown method, or bad sizes.
+      MethodError: an unknown method, bad sizes, or ``out`` holding another study.
     """
     check_counts(n=(n, 1), replicates=(replicates, 2))
     check_counts(
@@ -102,6 +116,9 @@ def coverage_study(
     )
     if not 0 < level < 1:
         raise MethodError(f"level must be in (0, 1); got {level}")
+    size = int(replicates) if chunk_size is None else chunk_size
+    if isinstance(size, bool) or int(size) != size or size < 1:
+        raise MethodError(f"chunk_size must be a positive integer; got {chunk_size!r}")
     resolved = [(m, *_resolve(m)) for m in methods]  # unknown names fail before any work
     truth = model.check_params(truth)
     key = jax.random.key(0) if key is None else key
@@ -109,7 +126,18 @@ def coverage_study(
     datasets = freq_driver._simulate(model, truth, int(n), jax.random.split(k_data, replicates))
     sym = _symmetric(model)
     truth_flat = _flat(truth, sym)
-    z = NormalDist().inv_cdf(0.5 + level / 2)
+    config = {
+        "model": repr(model),
+        "truth": truth_flat,
+        "n": int(n),
+        "replicates": int(replicates),
+        "key": np.asarray(_key_data(key)).tolist(),
+        "level": level,
+        "num_warmup": int(num_warmup),
+        "num_samples": int(num_samples),
+        "num_chains": int(num_chains),
+        "num_bootstrap": int(num_bootstrap),
+    }
     rows, skipped = [], {}
     for i, (_, side, method) in enumerate(resolved):
         try:
@@ -119,42 +147,43 @@ def coverage_study(
             if on_result is not None:
                 on_result(method.name, None, 0.0)
             continue
-        k = jax.random.fold_in(k_fit, i)
-        t0 = time.perf_counter()
-        if side == "bayesian":
-            reps = bayes_driver.sample_replicates(
-                model,
-                datasets,
-                method,
-                key=k,
-                num_warmup=num_warmup,
-                num_samples=num_samples,
-                num_chains=num_chains,
-            )
-            finite = reps.finite
-            estimates = _flat_columns(reps.mean(), sym, batch_ndim=1)
-            bounds = reps.interval(level)
-            lows = _flat_columns({p: b[0] for p, b in bounds.items()}, sym, batch_ndim=1)
-            highs = _flat_columns({p: b[1] for p, b in bounds.items()}, sym, batch_ndim=1)
-            unconverged = int(np.sum(reps.r_hat[finite] > 1.01))
-        else:
-            reps = freq_driver.fit_replicates(
-                model, datasets, method, key=k, num_bootstrap=num_bootstrap
-            )
-            jax.block_until_ready(reps.params)
-            finite = np.asarray(reps.failed_step) < 0
-            estimates = _flat_columns(reps.params, sym, batch_ndim=1)
-            stderrs = _flat_columns(reps.stderr, sym, batch_ndim=1)
-            lows = {p: estimates[p] - z * stderrs[p] for p in estimates}
-            highs = {p: estimates[p] + z * stderrs[p] for p in estimates}
-            unconverged = None
-        seconds = time.perf_counter() - t0
+        keys = jax.random.split(jax.random.fold_in(k_fit, i), replicates)
+        config_m = {**config, "method": repr(method), "position": i}
+        chunks = []
+        for a in range(0, replicates, size):
+            b = min(a + size, replicates)
+            path = None if out is None else Path(out) / f"{method.name}.{a}-{b}.json"
+            chunk = _read_chunk(path, config_m)
+            if chunk is None:
+                t0 = time.perf_counter()
+                chunk = _replicate_values(
+                    model,
+                    side,
+                    method,
+                    datasets[a:b],
+                    keys[a:b],
+                    sym,
+                    level,
+                    num_warmup=num_warmup,
+                    num_samples=num_samples,
+                    num_chains=num_chains,
+                    num_bootstrap=num_bootstrap,
+                )
+                chunk["seconds"] = time.perf_counter() - t0
+                if path is not None:
+                    atomic_write_json(path, {"config": config_m, **_jsonable(chunk)})
+            chunks.append(chunk)
+        values = _concatenate(chunks)
+        seconds = sum(c["seconds"] for c in chunks)
         if on_result is not None:
-            on_result(method.name, reps, seconds)
-        ok = reps.ok[finite]  # each finite replicate's own verdict
-        why = _failed_checks([c for c, f in zip(reps.diagnostics, finite, strict=True) if f])
+            on_result(method.name, values, seconds)
+        finite, ok = values["finite"], values["ok"][values["finite"]]
+        why = _failed_checks([c for c, f in zip(values["failed"], finite, strict=True) if f])
+        r_hat = values["r_hat"]
+        unconverged = None if r_hat is None else int(np.sum(r_hat[finite] > 1.01))
         for p, target in truth_flat.items():
-            est, lo, hi = estimates[p][finite], lows[p][finite], highs[p][finite]
+            est = values["estimate"][p][finite]
+            lo, hi = values["low"][p][finite], values["high"][p][finite]
             row = {"method": method.name, "side": side, "parameter": p, "truth": target}
             row["finite"] = int(finite.sum())
             row["replicates ok"] = int(ok.sum())
@@ -189,11 +218,112 @@ def coverage_study(
     )
 
 
-def _failed_checks(diagnostics: list) -> str:
-    """How many replicates failed each check, e.g. ``"r_hat: 3, ess: 1"`` ("" when none)."""
+def _replicate_values(model, side, method, datasets, keys, sym, level, **settings) -> dict:
+    """Fit or sample every dataset (one key each): each replicate's estimate and interval
+    per flat parameter, whether it is finite, its verdict and failed checks, its R-hat."""
+    if side == "bayesian":
+        reps = bayes_driver.sample_replicates(
+            model,
+            datasets,
+            method,
+            key=keys,
+            num_warmup=settings["num_warmup"],
+            num_samples=settings["num_samples"],
+            num_chains=settings["num_chains"],
+        )
+        finite = reps.finite
+        estimates = _flat_columns(reps.mean(), sym, batch_ndim=1)
+        bounds = reps.interval(level)
+        lows = _flat_columns({p: b[0] for p, b in bounds.items()}, sym, batch_ndim=1)
+        highs = _flat_columns({p: b[1] for p, b in bounds.items()}, sym, batch_ndim=1)
+        r_hat = np.asarray(reps.r_hat, float)
+    else:
+        reps = freq_driver.fit_replicates(
+            model, datasets, method, key=keys, num_bootstrap=settings["num_bootstrap"]
+        )
+        jax.block_until_ready(reps.params)
+        finite = np.asarray(reps.failed_step) < 0
+        estimates = _flat_columns(reps.params, sym, batch_ndim=1)
+        stderrs = _flat_columns(reps.stderr, sym, batch_ndim=1)
+        z = NormalDist().inv_cdf(0.5 + level / 2)
+        lows = {p: estimates[p] - z * stderrs[p] for p in estimates}
+        highs = {p: estimates[p] + z * stderrs[p] for p in estimates}
+        r_hat = None
+    failed = [[name for name, c in checks.items() if not c.passed] for checks in reps.diagnostics]
+    as_float = lambda d: {p: np.asarray(v, float) for p, v in d.items()}  # noqa: E731
+    return {
+        "estimate": as_float(estimates),
+        "low": as_float(lows),
+        "high": as_float(highs),
+        "finite": np.asarray(finite, bool),
+        "ok": np.asarray(reps.ok, bool),
+        "failed": failed,
+        "r_hat": r_hat,
+    }
+
+
+def _key_data(key):
+    typed = jax.numpy.issubdtype(key.dtype, jax.dtypes.prng_key)
+    return jax.random.key_data(key) if typed else key
+
+
+def _jsonable(chunk: dict) -> dict:
+    """A chunk as JSON values (NaN kept as NaN, which the JSON reader reads back)."""
+
+    def conv(v):
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v.tolist() if isinstance(v, np.ndarray) else v
+
+    return conv(chunk)
+
+
+def _read_chunk(path, config: dict) -> dict | None:
+    """A finished chunk read back from ``path``; None when there is none or it is damaged
+    (then it is recomputed). One of another study raises."""
+    if path is None or not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        chunk = {k: doc[k] for k in ("estimate", "low", "high", "failed", "r_hat", "seconds")}
+        stored = doc["config"]
+        chunk["finite"] = np.asarray(doc["finite"], bool)
+        chunk["ok"] = np.asarray(doc["ok"], bool)
+    except (ValueError, KeyError, TypeError):
+        return None
+    if stored != json.loads(json.dumps(config)):
+        differ = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+        raise MethodError(
+            f"{path} was written by a study with other settings ({', '.join(differ)} "
+            "differ); give this study another folder, or delete that one to start again"
+        )
+    for k in ("estimate", "low", "high"):
+        chunk[k] = {p: np.asarray(v, float) for p, v in chunk[k].items()}
+    if chunk["r_hat"] is not None:
+        chunk["r_hat"] = np.asarray(chunk["r_hat"], float)
+    return chunk
+
+
+def _concatenate(chunks: list) -> dict:
+    """The chunks of one method joined along the replicates."""
+    first = chunks[0]
+    join = lambda k: {p: np.concatenate([c[k][p] for c in chunks]) for p in first[k]}  # noqa: E731
+    return {
+        "estimate": join("estimate"),
+        "low": join("low"),
+        "high": join("high"),
+        "finite": np.concatenate([c["finite"] for c in chunks]),
+        "ok": np.concatenate([c["ok"] for c in chunks]),
+        "failed": [f for c in chunks for f in c["failed"]],
+        "r_hat": None if first["r_hat"] is None else np.concatenate([c["r_hat"] for c in chunks]),
+    }
+
+
+def _failed_checks(failed: list) -> str:
+    """How many replicates failed each check, e.g. ``"r_hat: 3, ess: 1"`` ("" when none),
+    from each replicate's list of failed checks."""
     counts: dict[str, int] = {}
-    for checks in diagnostics:
-        for name, check in checks.items():
-            if not check.passed:
-                counts[name] = counts.get(name, 0) + 1
+    for names in failed:
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
     return ", ".join(f"{name}: {k}" for name, k in counts.items())

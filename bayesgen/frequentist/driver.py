@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from bayesgen._keys import replicate_keys
 from bayesgen.diagnostics import Check, checks_by_name, stderr_check, verdict, verdicts
 from bayesgen.errors import MethodError, resolve_method
 from bayesgen.frequentist.base import Estimator, bijections, constrain, unconstrain
@@ -692,7 +693,8 @@ def fit_replicates(
     num_bootstrap: int = 0,
 ) -> Replicates:
     """Fit every dataset in ``datasets`` (shape ``(R, n, *event_shape)``) as one vmapped,
-    jitted computation, each replicate with its own key. Deterministic estimators without
+    jitted computation, each replicate with its own key (``jax.random.split(key, R)[r]``, or
+    ``key[r]`` when ``key`` is one key per replicate). Deterministic estimators without
     state stop each replicate at the gradient tolerance (or ``num_steps``); the others run
     ``num_steps`` steps.
 
@@ -712,6 +714,7 @@ def fit_replicates(
         raise MethodError(f"num_bootstrap must be 0 or an integer >= 2; got {num_bootstrap!r}")
     datasets = jnp.stack([model.validate(d) for d in datasets])  # host checks, per replicate
     replicates, n = datasets.shape[:2]
+    keys = replicate_keys(key, replicates)
     how = est.default_uncertainty(n, model.num_params)
     boot = int(num_bootstrap) if how == "bootstrap" else 0
     if batch_size is not None and not 1 <= batch_size <= n:
@@ -725,9 +728,8 @@ def fit_replicates(
     if start is None:  # every replicate from the same point
         v0 = jax.tree.map(tile, (u0, nuisance0))
     else:  # each from its own Z-free fit, as bg.fit starts (MCMLE from the MPLE)
-        starts = fit_replicates(model, datasets, start, key=key).params
+        starts = fit_replicates(model, datasets, start, key=keys).params
         v0 = (jax.vmap(lambda p: unconstrain(model, p))(starts), jax.tree.map(tile, nuisance0))
-    keys = jax.random.split(key, replicates)
     try:
         out = _fit_many(model, est, opt, num_steps, batch_size, boot, v0, datasets, keys)
     except NotImplementedError:

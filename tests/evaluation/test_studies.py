@@ -74,3 +74,58 @@ def test_bad_studies_are_package_errors():
         coverage_study(model, {"beta": 0.3, "h": 0.0}, ["mle"], n=100, replicates=10)
     with pytest.raises(bg.ParameterError):
         coverage_study(model, {"beta": 0.3}, ["exact_mle"], n=100, replicates=10)
+
+
+def test_a_study_in_chunks_resumes_what_was_lost_and_nothing_else(tmp_path, monkeypatch):
+    """Written in chunks, a study gives every replicate the key and dataset it gets at once
+    (the same fits); a rerun reads the finished chunks and recomputes only the missing and
+    damaged ones; a folder of another study's chunks is refused, not mixed in."""
+    from bayesgen.evaluation import studies
+
+    model = bg.models.Ising((3, 3), field=False)
+    kw = dict(n=40, replicates=4, key=jax.random.key(3), num_warmup=100, num_samples=100)
+    kw["num_chains"] = 2
+    methods = ["exact_mle", "nuts"]
+    whole = coverage_study(model, {"beta": 0.3}, ["exact_mle"], **kw)
+    seen = []
+    first = coverage_study(
+        model,
+        {"beta": 0.3},
+        methods,
+        out=tmp_path,
+        chunk_size=2,
+        on_result=lambda m, values, s: seen.append((m, values["finite"].size)),
+        **kw,
+    )
+    assert seen == [("exact_mle", 4), ("nuts", 4)]
+    names = ["exact_mle.0-2.json", "exact_mle.2-4.json", "nuts.0-2.json", "nuts.2-4.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+    columns = ["bias", "rmse", "coverage", "mean width", "replicates ok"]
+    np.testing.assert_allclose(first.table[columns][:1], whole.table[columns], rtol=1e-10)
+    assert first.table["finite"].tolist() == [4, 4]
+
+    (tmp_path / "nuts.2-4.json").unlink()  # lost
+    (tmp_path / "exact_mle.0-2.json").write_text('{"config": ')  # damaged
+    computed = []
+    run = studies._replicate_values
+    monkeypatch.setattr(
+        studies,
+        "_replicate_values",
+        lambda *a, **k: computed.append((a[2].name, a[3].shape[0])) or run(*a, **k),
+    )
+    again = coverage_study(model, {"beta": 0.3}, methods, out=tmp_path, chunk_size=2, **kw)
+    assert computed == [("exact_mle", 2), ("nuts", 2)]
+    drop = ["seconds"]
+    assert again.table.drop(columns=drop).equals(first.table.drop(columns=drop))
+
+    with pytest.raises(bg.MethodError, match=r"other settings .*num_samples"):
+        coverage_study(
+            model, {"beta": 0.3}, methods, out=tmp_path, chunk_size=2, **{**kw, "num_samples": 50}
+        )
+    with pytest.raises(bg.MethodError, match="one per replicate"):
+        bg.frequentist.fit_replicates(
+            model,
+            model.sample(jax.random.key(0), {"beta": 0.3}, 8)[:, None][:6],
+            "exact_mle",
+            key=jax.random.split(jax.random.key(0), 5),
+        )
