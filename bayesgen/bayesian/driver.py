@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesgen._keys import replicate_keys
+from bayesgen._xla import RUN_ONCE
 from bayesgen.bayesian.base import PosteriorMethod
 from bayesgen.bayesian.builder import LOG_LIKELIHOOD_SITE
 from bayesgen.bayesian.exchange import Exchange
@@ -275,7 +276,7 @@ def _init_chains(kernel, keys, num_warmup, data, extras):
 
 # Compiled once per (kernel, warm-up length, argument shapes): NumPyro's init is many small
 # operations (finding a valid start, a reasonable step size), slow when run eagerly.
-_init_chains_jit = jax.jit(_init_chains, static_argnums=(0, 2))
+_init_chains_jit = jax.jit(_init_chains, static_argnums=(0, 2), compiler_options=RUN_ONCE)
 
 
 def _run(kernel, fields, num_warmup, num_samples, state, data, extras):

@@ -24,6 +24,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from bayesgen._keys import replicate_keys
+from bayesgen._xla import RUN_ONCE
 from bayesgen.diagnostics import Check, checks_by_name, stderr_check, verdict, verdicts
 from bayesgen.errors import MethodError, resolve_method
 from bayesgen.frequentist.base import Estimator, bijections, constrain, unconstrain
@@ -340,7 +341,7 @@ def _finish(model, est, how, v, data, key, state):
     return grad_norm, cov, values, maximum
 
 
-_finish_jit = jax.jit(_finish, static_argnums=(0, 1, 2))
+_finish_jit = jax.jit(_finish, static_argnums=(0, 1, 2), compiler_options=RUN_ONCE)  # cheap to run
 
 
 # The objective's rise at ±MAXIMUM_STEP "information standard errors" along a direction is
