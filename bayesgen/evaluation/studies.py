@@ -35,6 +35,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from bayesgen._io import JsonReport, atomic_write_json
+from bayesgen._keys import key_data
 from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.errors import IntractableNormalizerError, MethodError, check_counts
 from bayesgen.evaluation.compare import _flat, _flat_columns, _records, _resolve, _symmetric
@@ -117,8 +118,7 @@ def coverage_study(
     if not 0 < level < 1:
         raise MethodError(f"level must be in (0, 1); got {level}")
     size = int(replicates) if chunk_size is None else chunk_size
-    if isinstance(size, bool) or int(size) != size or size < 1:
-        raise MethodError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+    check_counts(chunk_size=(size, 1))
     resolved = [(m, *_resolve(m)) for m in methods]  # unknown names fail before any work
     truth = model.check_params(truth)
     key = jax.random.key(0) if key is None else key
@@ -131,7 +131,7 @@ def coverage_study(
         "truth": truth_flat,
         "n": int(n),
         "replicates": int(replicates),
-        "key": np.asarray(_key_data(key)).tolist(),
+        "key": np.asarray(key_data(key)).tolist(),
         "level": level,
         "num_warmup": int(num_warmup),
         "num_samples": int(num_samples),
@@ -241,7 +241,6 @@ def _replicate_values(model, side, method, datasets, keys, sym, level, **setting
         reps = freq_driver.fit_replicates(
             model, datasets, method, key=keys, num_bootstrap=settings["num_bootstrap"]
         )
-        jax.block_until_ready(reps.params)
         finite = np.asarray(reps.failed_step) < 0
         estimates = _flat_columns(reps.params, sym, batch_ndim=1)
         stderrs = _flat_columns(reps.stderr, sym, batch_ndim=1)
@@ -262,11 +261,6 @@ def _replicate_values(model, side, method, datasets, keys, sym, level, **setting
     }
 
 
-def _key_data(key):
-    typed = jax.numpy.issubdtype(key.dtype, jax.dtypes.prng_key)
-    return jax.random.key_data(key) if typed else key
-
-
 def _jsonable(chunk: dict) -> dict:
     """A chunk as JSON values (NaN kept as NaN, which the JSON reader reads back)."""
 
@@ -285,10 +279,8 @@ def _read_chunk(path, config: dict) -> dict | None:
         return None
     try:
         doc = json.loads(path.read_text())
-        chunk = {k: doc[k] for k in ("estimate", "low", "high", "failed", "r_hat", "seconds")}
+        chunk = {k: doc[k] for k in (*_FIELDS, "seconds")}  # lists: _concatenate makes arrays
         stored = doc["config"]
-        chunk["finite"] = np.asarray(doc["finite"], bool)
-        chunk["ok"] = np.asarray(doc["ok"], bool)
     except (ValueError, KeyError, TypeError):
         return None
     if stored != json.loads(json.dumps(config)):
@@ -297,26 +289,22 @@ def _read_chunk(path, config: dict) -> dict | None:
             f"{path} was written by a study with other settings ({', '.join(differ)} "
             "differ); give this study another folder, or delete that one to start again"
         )
-    for k in ("estimate", "low", "high"):
-        chunk[k] = {p: np.asarray(v, float) for p, v in chunk[k].items()}
-    if chunk["r_hat"] is not None:
-        chunk["r_hat"] = np.asarray(chunk["r_hat"], float)
     return chunk
 
 
+_FIELDS = ("estimate", "low", "high", "finite", "ok", "failed", "r_hat")  # of a chunk
+
+
 def _concatenate(chunks: list) -> dict:
-    """The chunks of one method joined along the replicates."""
+    """The chunks of one method (computed, or read back as lists) joined along the
+    replicates, as arrays."""
     first = chunks[0]
-    join = lambda k: {p: np.concatenate([c[k][p] for c in chunks]) for p in first[k]}  # noqa: E731
-    return {
-        "estimate": join("estimate"),
-        "low": join("low"),
-        "high": join("high"),
-        "finite": np.concatenate([c["finite"] for c in chunks]),
-        "ok": np.concatenate([c["ok"] for c in chunks]),
-        "failed": [f for c in chunks for f in c["failed"]],
-        "r_hat": None if first["r_hat"] is None else np.concatenate([c["r_hat"] for c in chunks]),
-    }
+    out = {k: {p: np.concatenate([c[k][p] for c in chunks]) for p in first[k]} for k in _FIELDS[:3]}
+    out["finite"] = np.concatenate([c["finite"] for c in chunks]).astype(bool)
+    out["ok"] = np.concatenate([c["ok"] for c in chunks]).astype(bool)
+    out["failed"] = [f for c in chunks for f in c["failed"]]
+    out["r_hat"] = None if first["r_hat"] is None else np.concatenate([c["r_hat"] for c in chunks])
+    return out
 
 
 def _failed_checks(failed: list) -> str:
