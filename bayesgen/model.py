@@ -288,6 +288,24 @@ class Model:
         """E_θ[statistics(x)] computed exactly (closed form or from the exact normaliser)."""
         raise NotImplementedError(f"{type(self).__name__} has no exact expected statistics")
 
+    # -- exponential families (a declared capability) ----------------------------------
+    exponential_family: bool = False
+    """Whether log f_θ(x) = natural_parameters(θ) · statistics(x) + b(x), with b free of θ.
+    Where it holds, methods that sum log f over many data use the summed statistics
+    instead: an exchange step costs one auxiliary draw of the statistics, whatever n is
+    (the data's are summed once). Declaring it wrongly makes those methods wrong; the
+    identity is checked for every declaring model in the test suite."""
+
+    def natural_parameters(self, params: Params) -> jax.Array:
+        """η(θ), shape ``(len(statistic_names),)``, for :attr:`exponential_family` models."""
+        raise NotImplementedError(f"{type(self).__name__} is not declared an exponential family")
+
+    def sample_statistics(self, key: jax.Array, params: Params, n: int) -> jax.Array:
+        """Σ_i statistics(w_i) over the ``n`` draws of ``sample(key, params, n)``, under jit.
+        Models whose exact sampler draws the statistics first (Ising's density of states)
+        override it to skip building the data."""
+        return jnp.sum(jax.vmap(self.statistics)(self.sample(key, params, n)), axis=0)
+
     # -- simulation --------------------------------------------------------------------
     def sample(self, key: jax.Array, params: Mapping[str, jax.typing.ArrayLike], n: int, **options):
         """Draw ``n`` data, shape ``(n, *support.event_shape)``; :attr:`sampler` says how."""

@@ -54,6 +54,13 @@ Boltzmann machine). Two defaults follow from the number d of parameters:
   is far from the current point (about 2 sqrt(d) posterior sds), the auxiliary noise
   grows with that distance and almost none is accepted, so the walk runs alone.
 
+In an exponential family (a model that declares ``exponential_family``: log f_θ(x) =
+η(θ) · T(x) + b(x)) every sum of log f is η · Σ T: the data's statistics are summed once,
+and an exact auxiliary draw is a draw of the summed statistics alone
+(``model.sample_statistics``), so a step's cost no longer grows with n where the model
+draws the statistics directly (``benchmarks/exchange_statistics.py``: 3.2x faster on Ising
+4 x 4 with n = 500, 2.4x on the 25-parameter Boltzmann machine with n = 2,000).
+
 Written first as a functional kernel (:func:`init`, :func:`step`: pure, jit- and
 vmap-able, the key is in the state), then wrapped as a NumPyro ``MCMCKernel``
 (:class:`ExchangeKernel`) so that ``numpyro.infer.MCMC``, ``print_summary`` and ArviZ work
@@ -120,10 +127,23 @@ class ExchangeState(NamedTuple):
     count: jax.Array
     num_warmup: jax.Array
     rng_key: jax.Array
+    data_stats: jax.Array  # Σ_i T(x_i) of an exponential family (else empty)
 
 
 def _sum_log_f(model, params, xs):
     return jnp.sum(model._log_unnormalized_batch(params, xs))
+
+
+def _summed_statistics(model, xs):
+    return jnp.sum(jax.vmap(model.statistics)(xs), axis=0)
+
+
+def _log_likelihood(model, params, data, data_stats):
+    """Σ_i log f_θ(x_i), from the summed statistics in an exponential family (up to the
+    base measure Σ_i b(x_i), which is free of θ and cancels in every ratio)."""
+    if model.exponential_family:
+        return model.natural_parameters(params) @ data_stats
+    return _sum_log_f(model, params, data)
 
 
 def init(model, data, z, num_warmup, rng_key, cov=None) -> ExchangeState:
@@ -134,7 +154,12 @@ def init(model, data, z, num_warmup, rng_key, cov=None) -> ExchangeState:
     dtype = flat.dtype
     log_scale = jnp.log(0.1) if cov is None else jnp.log(2.38 / jnp.sqrt(d))
     cov = jnp.eye(d, dtype=dtype) if cov is None else jnp.asarray(cov, dtype)
-    log_target = log_prior_unconstrained(model, z) + _sum_log_f(model, constrain(model, z), data)
+    data_stats = _summed_statistics(model, data) if model.exponential_family else jnp.zeros(0)
+    data_stats = data_stats.astype(dtype)
+    params = constrain(model, z)
+    log_target = log_prior_unconstrained(model, z) + _log_likelihood(
+        model, params, data, data_stats
+    )
     return ExchangeState(
         i=jnp.zeros((), jnp.int32),
         z=z,
@@ -149,6 +174,7 @@ def init(model, data, z, num_warmup, rng_key, cov=None) -> ExchangeState:
         count=jnp.zeros((), dtype),
         num_warmup=jnp.asarray(num_warmup, jnp.int32),
         rng_key=rng_key,
+        data_stats=data_stats,
     )
 
 
@@ -159,6 +185,23 @@ def auxiliary_data(model, method, params, data, key, num_sweeps=None):
         return model.sample(key, params, data.shape[0])
     num_sweeps = method.num_sweeps if num_sweeps is None else num_sweeps
     return model.mcmc_run(key, params, data, num_sweeps, step_size=method.step_size)
+
+
+def _auxiliary_log_ratio(model, method, params_old, params_new, data, key, num_sweeps):
+    """Σ_i [log f_θ(w_i) - log f_θ'(w_i)] over an auxiliary dataset w from p_θ'; in an
+    exponential family (η(θ) - η(θ')) · Σ_i T(w_i), and by exact sampling the draw of the
+    summed statistics alone (:meth:`~bayesgen.model.Model.sample_statistics`)."""
+    if not model.exponential_family:
+        w = auxiliary_data(model, method, params_new, data, key, num_sweeps)
+        return _sum_log_f(model, params_old, w) - _sum_log_f(model, params_new, w)
+    if method.auxiliary_kind(model) == "exact":
+        stats = model.sample_statistics(key, params_new, data.shape[0])
+    else:
+        stats = _summed_statistics(
+            model, auxiliary_data(model, method, params_new, data, key, num_sweeps)
+        )
+    eta_old, eta_new = model.natural_parameters(params_old), model.natural_parameters(params_new)
+    return (eta_old - eta_new) @ stats.astype(eta_new.dtype)
 
 
 def step(model, method, data, state: ExchangeState, num_sweeps=None) -> ExchangeState:
@@ -188,13 +231,13 @@ def step(model, method, data, state: ExchangeState, num_sweeps=None) -> Exchange
     z_new = unravel(flat_new)
     params_new = constrain(model, z_new)
     params_old = constrain(model, state.z)
-    w = auxiliary_data(model, method, params_new, data, k_aux, num_sweeps)
-    log_target_new = log_prior_unconstrained(model, z_new) + _sum_log_f(model, params_new, data)
+    log_target_new = log_prior_unconstrained(model, z_new) + _log_likelihood(
+        model, params_new, data, state.data_stats
+    )
     log_ratio = (
         log_target_new
         - state.log_target
-        + _sum_log_f(model, params_old, w)
-        - _sum_log_f(model, params_new, w)
+        + _auxiliary_log_ratio(model, method, params_old, params_new, data, k_aux, num_sweeps)
         + log_q_ratio
     )
     log_ratio = jnp.where(jnp.isfinite(log_ratio), log_ratio, -jnp.inf)
@@ -239,6 +282,7 @@ def step(model, method, data, state: ExchangeState, num_sweeps=None) -> Exchange
         count=count,
         num_warmup=state.num_warmup,
         rng_key=key,
+        data_stats=state.data_stats,
     )
 
 

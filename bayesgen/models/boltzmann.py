@@ -41,6 +41,7 @@ from bayesgen.support import Spins
 __all__ = ["MAX_EXACT_SPINS", "BoltzmannMachine", "petersen_edges"]
 
 MAX_EXACT_SPINS = 20  # 2^20 configurations enumerated per log Z or sampling call
+TABULATED_STATISTICS = 2**20  # the most entries of the table of every configuration's T
 
 
 def petersen_edges() -> tuple[tuple[int, int], ...]:
@@ -182,6 +183,12 @@ class BoltzmannMachine(Model):
         """T(s) = ((s_i s_j) per edge, s)."""
         return jnp.concatenate([x[self._i] * x[self._j], x])
 
+    exponential_family = True
+
+    def natural_parameters(self, params) -> jax.Array:
+        """θ itself, (J, h): log f = J · (s_i s_j)_E + h · s."""
+        return jnp.concatenate([params["J"], params["h"]])
+
     def expected_statistics(self, params) -> jax.Array:
         """E_θ[T] = ∇_θ log Z(θ), exact."""
         grad = jax.grad(self._log_normalizer)(self.check_params(params))
@@ -210,6 +217,22 @@ class BoltzmannMachine(Model):
         log_w = enumerate_log_weights(self._log_unnormalized, params, self.num_spins)
         index = tabulated.draw_indices(k_draw, log_w, n).astype(jnp.int32)
         return binary_configurations(index, self.num_spins).astype(params["h"].dtype)
+
+    def sample_statistics(self, key, params, n):
+        """Σ_i T(s_i) over ``sample(key, params, n)``'s draws: by enumeration, the counts of
+        the drawn configurations times their statistics (tabulated where the table has at
+        most 2^20 entries), without building the draws."""
+        stats_size = 2**self.num_spins * (len(self.edges) + self.num_spins)
+        if not self.exact or stats_size > TABULATED_STATISTICS:
+            return super().sample_statistics(key, params, n)
+        k_draw = jax.random.split(key)[0]
+        log_w = enumerate_log_weights(self._log_unnormalized, params, self.num_spins)
+        index = tabulated.draw_indices(k_draw, log_w, n).astype(jnp.int32)
+        configurations = binary_configurations(
+            jnp.arange(2**self.num_spins, dtype=jnp.int32), self.num_spins
+        ).astype(params["h"].dtype)
+        table = jax.vmap(self.statistics)(configurations)
+        return jnp.bincount(index, length=2**self.num_spins).astype(table.dtype) @ table
 
     @property
     def has_mcmc_kernel(self) -> bool:

@@ -93,6 +93,12 @@ class ConwayMaxwellPoisson(Model):
         """(x, log x!): the sufficient statistics."""
         return jnp.stack([x, jax.lax.lgamma(x + 1.0)])
 
+    exponential_family = True
+
+    def natural_parameters(self, params):
+        """(log λ, -ν): log f = x log λ - ν log x!."""
+        return jnp.stack([jnp.log(params["rate"]), -params["nu"]])
+
     def expected_statistics(self, params):
         """(E x, E log x!) = (∂ log Z / ∂ log λ, -∂ log Z / ∂ν), from the series."""
         params = self.check_params(params)

@@ -225,6 +225,12 @@ class Ising(Model):
         t = self.sufficient_statistics(x)
         return t if self.field else t[:1]
 
+    exponential_family = True
+
+    def natural_parameters(self, params) -> jax.Array:
+        """θ itself: (β, h), or (β,) for the zero-field model."""
+        return jnp.stack([params["beta"], params["h"]] if self.field else [params["beta"]])
+
     def expected_statistics(self, params) -> jax.Array:
         """E_θ[T] = ∇_θ log Z(θ), exact (θ = (β, h) is the natural parameter)."""
         params = self.check_params(params)
@@ -346,14 +352,9 @@ class Ising(Model):
         # drawn with probability g(T) exp(θ·T) / Z, then a configuration uniformly inside it.
         stats, log_counts, start, counts, order = self._states_by_statistics
         if any(isinstance(a, jax.core.Tracer) for a in (params["beta"], params["h"], key)):
-            dtype = jnp.asarray(0.0).dtype
-            theta = jnp.stack([params["beta"], params["h"]])
-            log_w = jnp.asarray(log_counts, dtype) + jnp.asarray(stats, dtype) @ theta
-            cdf = jnp.cumsum(jnp.exp(log_w - log_w.max()))
             k_class, k_within = jax.random.split(key)
-            u = jax.random.uniform(k_class, (n,), dtype=cdf.dtype) * cdf[-1]
-            v = jax.random.uniform(k_within, (n,), dtype=cdf.dtype)
-            c = jnp.minimum(jnp.searchsorted(cdf, u, side="right"), cdf.size - 1)
+            c = self._draw_classes(k_class, params, n)
+            v = jax.random.uniform(k_within, (n,), dtype=jnp.asarray(0.0).dtype)
         else:  # concrete: inverse CDF in float64 with 64 random bits, whatever the JAX dtype
             theta = np.array([float(params["beta"]), float(params["h"])])
             log_w = log_counts + stats @ theta
@@ -366,6 +367,27 @@ class Ising(Model):
         within = jnp.minimum(jnp.floor(v * size).astype(jnp.int32), size - 1)
         idx = jnp.asarray(order)[jnp.asarray(start)[c] + within]
         return binary_configurations(idx, self.n_sites).reshape(n, *self.shape)
+
+    def _draw_classes(self, key, params, n):
+        """``n`` classes of the density of states, each with probability g(T) exp(θ·T) / Z
+        (on the device, in the default dtype)."""
+        stats, log_counts = self._states_by_statistics[:2]
+        dtype = jnp.asarray(0.0).dtype
+        theta = jnp.stack([params["beta"], params["h"]])
+        log_w = jnp.asarray(log_counts, dtype) + jnp.asarray(stats, dtype) @ theta
+        cdf = jnp.cumsum(jnp.exp(log_w - log_w.max()))
+        u = jax.random.uniform(key, (n,), dtype=cdf.dtype) * cdf[-1]
+        return jnp.minimum(jnp.searchsorted(cdf, u, side="right"), cdf.size - 1)
+
+    def sample_statistics(self, key, params, n):
+        """Σ_i T(w_i) over ``sample(key, params, n)``'s draws under jit; by enumeration the
+        classes alone are drawn (the statistics of ``n`` draws without the draws)."""
+        if self._sampling != "enumeration":
+            return super().sample_statistics(key, params, n)
+        params = {"beta": params["beta"], "h": self._h(params)}
+        c = self._draw_classes(jax.random.split(key)[0], params, n)
+        total = jnp.asarray(self._states_by_statistics[0], jnp.asarray(0.0).dtype)[c].sum(0)
+        return total if self.field else total[:1]
 
     @functools.cached_property
     def _states_by_statistics(self):

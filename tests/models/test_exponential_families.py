@@ -1,0 +1,66 @@
+"""Models that declare ``exponential_family`` satisfy its identity, and their drawn summed
+statistics are those of their draws: exchange trusts both (it sums statistics instead of
+log f over the data and the auxiliary data)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import bayesgen as bg
+from bayesgen.models.boltzmann import petersen_edges
+
+MODELS = {
+    "ising": bg.models.Ising((4, 4)),
+    "ising_zero_field": bg.models.Ising((4, 4), field=False),
+    "ising_transfer_matrix": bg.models.Ising((3, 8)),
+    "boltzmann": bg.models.BoltzmannMachine(10, petersen_edges()),
+    "cmp": bg.models.ConwayMaxwellPoisson(),
+}
+
+
+def _prior_draw(model, key):
+    return {
+        name: d.sample(jax.random.fold_in(key, j))
+        for j, (name, d) in enumerate(model.prior.items())
+    }
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_log_f_differences_are_natural_parameter_differences_times_statistics(name):
+    """log f_θ(x) - log f_θ'(x) = (η(θ) - η(θ')) · T(x) on 50 draws at 4 prior draws each."""
+    model = MODELS[name]
+    assert model.exponential_family
+    x = model.sample(jax.random.key(0), model.default_truth, 50)
+    stats = jax.vmap(model.statistics)(x)
+    base = model.check_params(model.default_truth)
+    for i in range(4):
+        theta = model.check_params(_prior_draw(model, jax.random.key(10 + i)))
+        lhs = model._log_unnormalized_batch(theta, x) - model._log_unnormalized_batch(base, x)
+        eta = model.natural_parameters(theta) - model.natural_parameters(base)
+        assert eta.shape == (len(model.statistic_names),)
+        np.testing.assert_allclose(lhs, stats @ eta, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_sampled_statistics_are_the_statistics_of_the_samples(name):
+    """Under jit, with the same key: Σ T of ``sample``'s draws (the overrides skip the draws)."""
+    model = MODELS[name]
+    params = model.check_params(model.default_truth)
+    n = 300
+
+    @jax.jit
+    def both(key):
+        drawn = jnp.sum(jax.vmap(model.statistics)(model.sample(key, params, n)), 0)
+        return drawn, model.sample_statistics(key, params, n)
+
+    for seed in range(3):
+        drawn, summed = both(jax.random.key(seed))
+        np.testing.assert_allclose(summed, drawn, rtol=1e-12)
+
+
+def test_models_that_are_not_exponential_families_say_so():
+    model = bg.models.RBM(4, 2)
+    assert not model.exponential_family
+    with pytest.raises(NotImplementedError, match="not declared an exponential family"):
+        model.natural_parameters(model.default_truth)
