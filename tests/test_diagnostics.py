@@ -119,3 +119,19 @@ def test_stderr_check_and_verdict():
     assert not bad.passed and "beta = 0" in bad.detail and "mu[0] = nan" in bad.detail
     passed, why = verdict({"a": ok, "b": bad})
     assert not passed and why == bad.detail
+
+
+def test_mcmle_reference_chains_are_judged_by_the_memory_measured_at_their_sweeps():
+    """4 refreshes of 20 sweeps at a lag-one correlation of 0.2: extrapolated, 0.2^4 =
+    0.002; a slow tail measured at 80 sweeps decides (checkerboard Gibbs on 32 x 32 at
+    beta = 0.412 measured 0.049 there, and 0.115 at 40 sweeps)."""
+    est = bg.frequentist.MCMLE()
+    values = {"ess": 0.9, "num_sweeps": 20, "rho": 0.2, "refreshes": 4, "memory_lag": 4}
+    checks = {c.name: c for c in est.checks({**values, "memory": 0.049, "memory_se": 0.02}, 1)}
+    assert (
+        checks["reference_chains"].passed
+        and "measured at 80 sweeps" in checks["reference_chains"].detail
+    )
+    checks = {c.name: c for c in est.checks({**values, "memory": 0.115, "memory_se": 0.02}, 1)}
+    assert not checks["reference_chains"].passed
+    assert "have not forgotten their start" in checks["reference_chains"].detail

@@ -334,7 +334,7 @@ class Exchange(PosteriorMethod):
         if self._chooses_sweeps(model):
             origin, unravel = modes.unconstrained_zeros(model, data.dtype)
             at = extras["start"] if z_free else origin
-            extras["num_sweeps"], extras["lag_correlation"] = sweeps_to_decorrelate(
+            extras["num_sweeps"], extras["lag_correlation"], _ = sweeps_to_decorrelate(
                 model,
                 modes.params_of(model, unravel, at),
                 data,
