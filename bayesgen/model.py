@@ -292,8 +292,8 @@ class Model:
     exponential_family: bool = False
     """Whether log f_θ(x) = natural_parameters(θ) · statistics(x) + b(x), with b free of θ.
     Where it holds, methods that sum log f over many data use the summed statistics
-    instead: an exchange step costs one auxiliary draw of the statistics, whatever n is
-    (the data's are summed once). Declaring it wrongly makes those methods wrong; the
+    instead: an exchange step draws the auxiliary data's summed statistics and sums the
+    data's once. Declaring it wrongly makes those methods wrong; the
     identity is checked for every declaring model in the test suite."""
 
     def natural_parameters(self, params: Params) -> jax.Array:
@@ -301,9 +301,10 @@ class Model:
         raise NotImplementedError(f"{type(self).__name__} is not declared an exponential family")
 
     def sample_statistics(self, key: jax.Array, params: Params, n: int) -> jax.Array:
-        """Σ_i statistics(w_i) over the ``n`` draws of ``sample(key, params, n)``, under jit.
-        Models whose exact sampler draws the statistics first (Ising's density of states)
-        override it to skip building the data."""
+        """Σ_i statistics(w_i) over the ``n`` draws of ``sample(key, params, n)`` (the same
+        draws where the key or the parameters are traced, as inside exchange's compiled
+        loop). Models whose exact sampler draws the statistics first (Ising's density of
+        states) override it to skip building the data."""
         return jnp.sum(jax.vmap(self.statistics)(self.sample(key, params, n)), axis=0)
 
     # -- simulation --------------------------------------------------------------------

@@ -135,3 +135,22 @@ def test_mcmle_reference_chains_are_judged_by_the_memory_measured_at_their_sweep
     checks = {c.name: c for c in est.checks({**values, "memory": 0.115, "memory_se": 0.02}, 1)}
     assert not checks["reference_chains"].passed
     assert "have not forgotten their start" in checks["reference_chains"].detail
+    # within twice its error of 0.05 passes, beyond fails
+    assert est.checks({**values, "memory": 0.089, "memory_se": 0.02}, 1)[1].passed
+    assert not est.checks({**values, "memory": 0.091, "memory_se": 0.02}, 1)[1].passed
+
+
+@pytest.mark.parametrize("refreshes, memory", [(0, 1.0), (4, 0.04), (20, 0.16)])
+def test_mcmle_memory_is_read_at_the_refreshes_rounds_of_the_profile(refreshes, memory):
+    """profile[k - 1] is the correlation at k rounds; beyond the 16 measured, the 16th; no
+    refresh: the chains are the data (memory 1)."""
+    model = bg.models.Ising((3, 3))
+    est = bg.frequentist.MCMLE()
+    params = model.check_params({"beta": 0.3, "h": 0.05})
+    chains = model.sample(jax.random.key(0), params, 8)
+    profile = np.arange(1, 17) / 100.0
+    state = (chains, model._log_unnormalized_batch(params, chains), 20, profile, refreshes)
+    values = est.diagnostic_values(model, params, chains, jax.random.key(1), state)
+    assert float(values["memory"]) == pytest.approx(memory)
+    assert int(values["memory_lag"]) == min(max(refreshes, 1), 16)
+    assert 0 < float(values["memory_se"]) <= 0.03

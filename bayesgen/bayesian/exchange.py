@@ -57,9 +57,10 @@ Boltzmann machine). Two defaults follow from the number d of parameters:
 In an exponential family (a model that declares ``exponential_family``: log f_θ(x) =
 η(θ) · T(x) + b(x)) every sum of log f is η · Σ T: the data's statistics are summed once,
 and an exact auxiliary draw is a draw of the summed statistics alone
-(``model.sample_statistics``), so a step's cost no longer grows with n where the model
-draws the statistics directly (``benchmarks/exchange_statistics.py``: 3.2x faster on Ising
-4 x 4 with n = 500, 2.4x on the 25-parameter Boltzmann machine with n = 2,000).
+(``model.sample_statistics``), which costs less per datum than building the data where the
+model draws the statistics directly (``benchmarks/exchange_statistics.py``: steps 3.2x
+faster on Ising 4 x 4 with n = 500, 2.4x on the 25-parameter Boltzmann machine with
+n = 2,000; unchanged with Gibbs auxiliary draws, whose sweeps are the cost).
 
 Written first as a functional kernel (:func:`init`, :func:`step`: pure, jit- and
 vmap-able, the key is in the state), then wrapped as a NumPyro ``MCMCKernel``
@@ -116,7 +117,9 @@ class ExchangeState(NamedTuple):
 
     i: jax.Array
     z: dict
-    log_target: jax.Array  # log prior (unconstrained, with Jacobian) + Σ_i log f_θ(x_i)
+    log_target: (
+        jax.Array
+    )  # log prior (unconstrained, with Jacobian) + Σ_i log f_θ(x_i), up to Σ_i b(x_i)
     accept_prob: jax.Array
     accepted: jax.Array
     log_scale: jax.Array

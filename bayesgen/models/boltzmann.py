@@ -225,6 +225,7 @@ class BoltzmannMachine(Model):
         stats_size = 2**self.num_spins * (len(self.edges) + self.num_spins)
         if not self.exact or stats_size > TABULATED_STATISTICS:
             return super().sample_statistics(key, params, n)
+        params = self.check_params(params)
         k_draw = jax.random.split(key)[0]
         log_w = enumerate_log_weights(self._log_unnormalized, params, self.num_spins)
         index = tabulated.draw_indices(k_draw, log_w, n).astype(jnp.int32)

@@ -380,10 +380,12 @@ class Ising(Model):
         return jnp.minimum(jnp.searchsorted(cdf, u, side="right"), cdf.size - 1)
 
     def sample_statistics(self, key, params, n):
-        """Σ_i T(w_i) over ``sample(key, params, n)``'s draws under jit; by enumeration the
-        classes alone are drawn (the statistics of ``n`` draws without the draws)."""
+        """Σ_i T(w_i) over ``sample(key, params, n)``'s draws where the key or the parameters
+        are traced; by enumeration the classes alone are drawn (the statistics of ``n``
+        draws without the draws)."""
         if self._sampling != "enumeration":
             return super().sample_statistics(key, params, n)
+        params = self.check_params(params)
         params = {"beta": params["beta"], "h": self._h(params)}
         c = self._draw_classes(jax.random.split(key)[0], params, n)
         total = jnp.asarray(self._states_by_statistics[0], jnp.asarray(0.0).dtype)[c].sum(0)

@@ -19,11 +19,15 @@ until the measured correlation is at most the target. It is measured, not extrap
 a shorter lag: the decay is not exponential (bond sums of 32 x 32 at β = 0.412: ρ = 0.20,
 0.115, 0.049, 0.007 at 20, 40, 80, 160 sweeps, from 32 chains of 6,000 sweeps), so
 ρ(20)^(s/20) would ask for 31 sweeps where 80 are needed. With 32 chains of 64 records
-the measurement's standard error near ρ = 0.05 is about 0.02.
+the measurement's standard error near ρ = 0.05 is about 0.02. The chosen count's series
+also gives the correlation at 2, 3, ... 16 times its sweeps (:func:`lag_correlations`, the
+AR(1) bias at lag k, [(1 + ρ)(1 + ρ + ... + ρ^(k-1)) + 2kρ^k]/records, corrected): what chains
+run on for that many rounds still remember, which MCMLE's reference-chain check reads.
 
 References: M. G. Kendall (1954), Note on bias in the estimation of autocorrelation,
 Biometrika 41. F. H. C. Marriott, J. A. Pope (1954), Bias in the estimation of
-autocorrelations, Biometrika 41.
+autocorrelations, Biometrika 41. M. S. Bartlett (1946), On the theoretical specification and
+sampling properties of autocorrelated time-series, JRSS Supplement 8.
 
 Pure JAX (the sweep count may be traced), so it runs inside vmapped replicate studies.
 """
@@ -34,7 +38,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-__all__ = ["lag_correlation", "lag_correlations", "sweeps_to_decorrelate"]
+__all__ = ["correlation_se", "lag_correlation", "lag_correlations", "sweeps_to_decorrelate"]
 
 NUM_CHAINS, NUM_RECORDS = 32, 64  # the pilot: chains, and scores recorded per chain
 
