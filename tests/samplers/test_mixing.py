@@ -3,6 +3,7 @@ unbiased at every lag on AR(1) series of the pilot's size, where the uncorrected
 estimate is pulled down by about τ / records at long lags (0.047 at ρ = 0.5), and a lag-one
 correction applied at every lag is off by up to 0.09 at ρ = 0.8."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ def _ar1(rng, rho, replicates):
 def test_lag_correlations_are_unbiased_at_every_lag_of_an_ar1_series(rho):
     replicates, max_lag = 300, 16
     series = _ar1(np.random.default_rng(1), rho, replicates)
-    est = np.array([np.asarray(lag_correlations(jnp.asarray(s), max_lag)) for s in series])
+    est = np.asarray(jax.vmap(lambda s: lag_correlations(s, max_lag))(jnp.asarray(series)))
     truth = rho ** np.arange(1, max_lag + 1)
     se = est.std(0, ddof=1) / np.sqrt(replicates)
     assert (np.abs(est.mean(0) - truth) < 4 * se + 0.005).all(), est.mean(0) - truth
