@@ -117,9 +117,8 @@ class ExchangeState(NamedTuple):
 
     i: jax.Array
     z: dict
-    log_target: (
-        jax.Array
-    )  # log prior (unconstrained, with Jacobian) + Σ_i log f_θ(x_i), up to Σ_i b(x_i)
+    # log prior (unconstrained, with Jacobian) + Σ_i log f_θ(x_i), up to Σ_i b(x_i)
+    log_target: jax.Array
     accept_prob: jax.Array
     accepted: jax.Array
     log_scale: jax.Array
