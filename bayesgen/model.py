@@ -300,12 +300,16 @@ class Model:
         """η(θ), shape ``(len(statistic_names),)``, for :attr:`exponential_family` models."""
         raise NotImplementedError(f"{type(self).__name__} is not declared an exponential family")
 
+    def summed_statistics(self, xs: jax.Array) -> jax.Array:
+        """Σ_i statistics(x_i) over the data ``xs``."""
+        return jnp.sum(jax.vmap(self.statistics)(xs), axis=0)
+
     def sample_statistics(self, key: jax.Array, params: Params, n: int) -> jax.Array:
         """Σ_i statistics(w_i) over the ``n`` draws of ``sample(key, params, n)`` (the same
         draws where the key or the parameters are traced, as inside exchange's compiled
         loop). Models whose exact sampler draws the statistics first (Ising's density of
         states) override it to skip building the data."""
-        return jnp.sum(jax.vmap(self.statistics)(self.sample(key, params, n)), axis=0)
+        return self.summed_statistics(self.sample(key, params, n))
 
     # -- simulation --------------------------------------------------------------------
     def sample(self, key: jax.Array, params: Mapping[str, jax.typing.ArrayLike], n: int, **options):

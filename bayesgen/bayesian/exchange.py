@@ -58,8 +58,8 @@ In an exponential family (a model that declares ``exponential_family``: log f_θ
 η(θ) · T(x) + b(x)) every sum of log f is η · Σ T: the data's statistics are summed once,
 and an exact auxiliary draw is a draw of the summed statistics alone
 (``model.sample_statistics``), which costs less per datum than building the data where the
-model draws the statistics directly (``benchmarks/exchange_statistics.py``: steps 3.2x
-faster on Ising 4 x 4 with n = 500, 2.4x on the 25-parameter Boltzmann machine with
+model draws the statistics directly (``benchmarks/exchange_statistics.py``: steps 3-4x
+faster on Ising 4 x 4 with n = 500, 2.1-2.4x on the 25-parameter Boltzmann machine with
 n = 2,000; unchanged with Gibbs auxiliary draws, whose sweeps are the cost).
 
 Written first as a functional kernel (:func:`init`, :func:`step`: pure, jit- and
@@ -136,10 +136,6 @@ def _sum_log_f(model, params, xs):
     return jnp.sum(model._log_unnormalized_batch(params, xs))
 
 
-def _summed_statistics(model, xs):
-    return jnp.sum(jax.vmap(model.statistics)(xs), axis=0)
-
-
 def _log_likelihood(model, params, data, data_stats):
     """Σ_i log f_θ(x_i), from the summed statistics in an exponential family (up to the
     base measure Σ_i b(x_i), which is free of θ and cancels in every ratio)."""
@@ -156,7 +152,7 @@ def init(model, data, z, num_warmup, rng_key, cov=None) -> ExchangeState:
     dtype = flat.dtype
     log_scale = jnp.log(0.1) if cov is None else jnp.log(2.38 / jnp.sqrt(d))
     cov = jnp.eye(d, dtype=dtype) if cov is None else jnp.asarray(cov, dtype)
-    data_stats = _summed_statistics(model, data) if model.exponential_family else jnp.zeros(0)
+    data_stats = model.summed_statistics(data) if model.exponential_family else jnp.zeros(0)
     data_stats = data_stats.astype(dtype)
     params = constrain(model, z)
     log_target = log_prior_unconstrained(model, z) + _log_likelihood(
@@ -199,8 +195,8 @@ def _auxiliary_log_ratio(model, method, params_old, params_new, data, key, num_s
     if method.auxiliary_kind(model) == "exact":
         stats = model.sample_statistics(key, params_new, data.shape[0])
     else:
-        stats = _summed_statistics(
-            model, auxiliary_data(model, method, params_new, data, key, num_sweeps)
+        stats = model.summed_statistics(
+            auxiliary_data(model, method, params_new, data, key, num_sweeps)
         )
     eta_old, eta_new = model.natural_parameters(params_old), model.natural_parameters(params_new)
     return (eta_old - eta_new) @ stats.astype(eta_new.dtype)
@@ -336,7 +332,7 @@ class Exchange(PosteriorMethod):
         if self._chooses_sweeps(model):
             origin, unravel = modes.unconstrained_zeros(model, data.dtype)
             at = extras["start"] if z_free else origin
-            extras["num_sweeps"], extras["lag_correlation"], _ = sweeps_to_decorrelate(
+            extras["num_sweeps"], profile = sweeps_to_decorrelate(
                 model,
                 modes.params_of(model, unravel, at),
                 data,
@@ -346,6 +342,7 @@ class Exchange(PosteriorMethod):
                 target=self.max_lag_correlation,
                 step_size=self.step_size,
             )
+            extras["lag_correlation"] = profile[0]
         if self.start != "z_free":  # the Z-free fit only placed the pilot chains
             extras.pop("start", None)
             extras.pop("start_cov", None)

@@ -56,10 +56,10 @@ from bayesgen.samplers.mixing import correlation_se, sweeps_to_decorrelate
 # correlation across the sweeps the fit ran), above which the reference sample is not a
 # sample from the model (5%: the start's pull on the simulated mean statistic is then a
 # twentieth of its distance from the data's). The check allows twice the measurement's
-# standard error above it, at most MEMORY_SE_CAP each: it flags memory shown to exceed 5%
-# (up to about 0.11 passes on noise alone).
+# standard error above it, that of a pilot which met its target lag correlation at most:
+# it flags memory shown to exceed 5% (at the default target, 0.5, up to 0.11 passes on
+# noise alone).
 MAX_CHAIN_MEMORY = 0.05
-MEMORY_SE_CAP = 0.03
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class MCMLE(Estimator):
         profile at 1..16 rounds of them, refreshes so far)``; the chains start at the data
         and take their first sweeps at the first step."""
         chains = data[jnp.arange(self.num_samples) % data.shape[0]]
-        num_sweeps, _, profile = sweeps_to_decorrelate(
+        num_sweeps, profile = sweeps_to_decorrelate(
             model,
             jax.lax.stop_gradient(params),
             data,
@@ -167,7 +167,7 @@ class MCMLE(Estimator):
             "refreshes": refreshes,
             "memory": memory,
             "memory_lag": lag,
-            "memory_se": jnp.minimum(correlation_se(profile[0]), MEMORY_SE_CAP),
+            "memory_se": correlation_se(jnp.minimum(profile[0], self.max_lag_correlation)),
         }
 
     def checks(self, values: dict, n: int) -> list:
@@ -182,13 +182,13 @@ class MCMLE(Estimator):
           measured by the pilot chains at that lag (up to 16 rounds of s sweeps; longer
           fits are judged at 16, which bounds a decaying memory), at most
           :data:`MAX_CHAIN_MEMORY` within twice the measurement's standard error (Bartlett's,
-          0.029 at a lag-one correlation of 0.5, at most :data:`MEMORY_SE_CAP`: memory up
-          to about 0.11 passes when the noise allows it). Above it the reference sample is the
-          data slightly blurred, not draws from the model, and its Monte Carlo error
-          (computed for independent draws) is far too small. It is measured, not
-          extrapolated as ρ(s)^r: the decay is slower than exponential (checkerboard Gibbs
-          on 32 x 32 at β = 0.412: ρ(20) = 0.20, so 0.20^4 = 0.002 at 80 sweeps, where
-          0.049 was measured).
+          at a lag-one correlation of at most ``max_lag_correlation``: 0.029 at its default
+          0.5, so memory up to 0.11 passes when the noise allows it). Above it the
+          reference sample is the data slightly blurred, not draws from the model, and its
+          Monte Carlo error (computed for independent draws) is far too small. It is
+          measured, not extrapolated as ρ(s)^r: the decay is slower than exponential
+          (checkerboard Gibbs on 32 x 32 at β = 0.412: ρ(20) = 0.20, so 0.20^4 = 0.002 at
+          80 sweeps, where 0.049 was measured).
         """
         ess = values["ess"]
         checks = [

@@ -221,18 +221,18 @@ class BoltzmannMachine(Model):
     def sample_statistics(self, key, params, n):
         """Σ_i T(s_i) over ``sample(key, params, n)``'s draws: by enumeration, the counts of
         the drawn configurations times their statistics (tabulated where the table has at
-        most 2^20 entries), without building the draws."""
+        most 2^20 entries; the same table gives the weights, T · θ), without building the
+        draws."""
         stats_size = 2**self.num_spins * (len(self.edges) + self.num_spins)
         if not self.exact or stats_size > TABULATED_STATISTICS:
             return super().sample_statistics(key, params, n)
         params = self.check_params(params)
-        k_draw = jax.random.split(key)[0]
-        log_w = enumerate_log_weights(self._log_unnormalized, params, self.num_spins)
-        index = tabulated.draw_indices(k_draw, log_w, n).astype(jnp.int32)
         configurations = binary_configurations(
             jnp.arange(2**self.num_spins, dtype=jnp.int32), self.num_spins
         ).astype(params["h"].dtype)
         table = jax.vmap(self.statistics)(configurations)
+        log_w = table @ self.natural_parameters(params)
+        index = tabulated.draw_indices(jax.random.split(key)[0], log_w, n).astype(jnp.int32)
         return jnp.bincount(index, length=2**self.num_spins).astype(table.dtype) @ table
 
     @property

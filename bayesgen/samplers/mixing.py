@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-__all__ = ["correlation_se", "lag_correlation", "lag_correlations", "sweeps_to_decorrelate"]
+__all__ = ["correlation_se", "lag_correlations", "sweeps_to_decorrelate"]
 
 NUM_CHAINS, NUM_RECORDS = 32, 64  # the pilot: chains, and scores recorded per chain
 
@@ -62,36 +62,23 @@ def _scores(model, params, xs):
     return jax.vmap(score)(xs)
 
 
-def lag_correlation(series: jax.Array) -> jax.Array:
-    """The largest, over coordinates, lag-one autocorrelation of ``series`` (shape
-    ``(records, chains, d)``), each chain centred at its own mean and the chains pooled,
-    plus the estimator's bias (1 + 3ρ)/records; 1 for a coordinate that never moved (a
-    frozen chain is not a decorrelated one)."""
-    return lag_correlations(series, 1)[0]
-
-
 def lag_correlations(series: jax.Array, max_lag: int) -> jax.Array:
     """The largest, over coordinates, autocorrelation of ``series`` (shape ``(records,
     chains, d)``) at each lag k = 1..``max_lag`` in records: each chain centred at its own
     mean and the chains pooled, plus the estimator's bias for an AR(1) series with the
     measured lag-one ρ, [(1 + ρ)(1 + ρ + ... + ρ^(k-1)) + 2kρ^k] / records (Kendall 1954;
     (1 + 3ρ)/records at k = 1, about the integrated autocorrelation time over records at
-    long lags, where centring at the chain's own mean pulls the estimate down most)."""
+    long lags, where centring at the chain's own mean pulls the estimate down most); 1 for
+    a coordinate that never moved (a frozen chain is not a decorrelated one)."""
     c = series - series.mean(0)
     den = jnp.sum(c**2, axis=(0, 1))
     moved = den > 0
-
-    def raw(k):
-        num = jnp.sum(c[k:] * c[:-k], axis=(0, 1))
-        return jnp.where(moved, num / jnp.where(moved, den, 1.0), 1.0)
-
-    rho1 = raw(1)
-    out = [jnp.max(jnp.minimum(rho1 + (1.0 + 3.0 * rho1) / series.shape[0], 1.0))]
-    for k in range(2, max_lag + 1):
-        geometric = sum(rho1**j for j in range(k))
-        bias = ((1.0 + rho1) * geometric + 2.0 * k * rho1**k) / series.shape[0]
-        out.append(jnp.max(jnp.minimum(raw(k) + bias, 1.0)))
-    return jnp.stack(out)
+    num = jnp.stack([jnp.sum(c[k:] * c[:-k], axis=(0, 1)) for k in range(1, max_lag + 1)])
+    raw = jnp.where(moved, num / jnp.where(moved, den, 1.0), 1.0)  # (max_lag, d)
+    powers = raw[0] ** jnp.arange(max_lag + 1)[:, None]  # ρ^j, j = 0..max_lag
+    lags = jnp.arange(1, max_lag + 1)[:, None]
+    bias = ((1.0 + raw[0]) * jnp.cumsum(powers[:-1], 0) + 2.0 * lags * powers[1:]) / len(c)
+    return jnp.max(jnp.minimum(raw + bias, 1.0), axis=1)
 
 
 def sweeps_to_decorrelate(
@@ -110,10 +97,11 @@ def sweeps_to_decorrelate(
     """The fewest sweeps ``s`` in ``start · 2^k`` (at most ``max_sweeps``) after which the
     scores' autocorrelation is at most ``target``, at ``params``, measured on ``num_chains``
     pilot chains started at the data (datum ``i % n``) and run on from one ``s`` to the
-    next (see the module docstring). Returns ``(s, ρ(s), profile)``: int32, then the data's
-    float dtype, ``profile[k - 1]`` the correlation measured at ``k · s`` sweeps for k = 1
-    .. ``num_records // 4`` (what chains run on for k rounds of ``s`` sweeps still remember,
-    measured rather than extrapolated as ρ(s)^k); jit/vmap-able."""
+    next (see the module docstring). Returns ``(s, profile)``: int32, and in the data's
+    float dtype ``profile[k - 1]``, the correlation measured at ``k · s`` sweeps for k = 1
+    .. ``num_records // 4`` (``profile[0]`` is ρ(s); the rest is what chains run on for k
+    rounds of ``s`` sweeps still remember, measured rather than extrapolated as ρ(s)^k);
+    jit/vmap-able."""
     chains = data[jnp.arange(num_chains) % data.shape[0]]
 
     def record(xs, k, u):
@@ -138,4 +126,4 @@ def sweeps_to_decorrelate(
     profile = jnp.ones((max_lag,), data.dtype)
     init = (jnp.asarray(start, jnp.int32), profile, chains, jnp.int32(0))
     u, profile, _, _ = jax.lax.while_loop(cond, body, init)
-    return u, profile[0], profile
+    return u, profile

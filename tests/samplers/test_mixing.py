@@ -25,9 +25,13 @@ def test_lag_correlations_are_unbiased_at_every_lag_of_an_ar1_series(rho):
     replicates, max_lag = 300, 16
     series = _ar1(np.random.default_rng(1), rho, replicates)
     est = np.asarray(jax.vmap(lambda s: lag_correlations(s, max_lag))(jnp.asarray(series)))
-    truth = rho ** np.arange(1, max_lag + 1)
+    lags = np.arange(1, max_lag + 1)
+    truth = rho**lags
     se = est.std(0, ddof=1) / np.sqrt(replicates)
-    assert (np.abs(est.mean(0) - truth) < 4 * se + 0.005).all(), est.mean(0) - truth
+    # Kendall's correction is first order in 1/records; what it leaves is about k τ /
+    # records² (τ = (1 + ρ)/(1 - ρ): 0.004 at lag 16 for white noise)
+    neglected = lags * (1 + rho) / (1 - rho) / NUM_RECORDS**2
+    assert (np.abs(est.mean(0) - truth) < 4 * se + neglected).all(), est.mean(0) - truth
     # far beyond the correlation time the spread is at most Bartlett's standard error, the
     # allowance MCMLE's check makes (measured 0.023 against 0.029 at rho = 0.5)
     spread = est.std(0)[-4:].mean()
