@@ -12,16 +12,19 @@ chain targets the exact posterior. Where it cannot, w is the data after ``num_sw
 sweeps of ``model.mcmc_sweep`` at θ' (approximate exchange, Caimo & Friel 2011), which is
 exact only in the limit of many sweeps. The choice is recorded in the result. By default
 the number of sweeps is chosen before sampling from the kernel's own autocorrelation at the
-Z-free start (:func:`bayesgen.samplers.mixing.sweeps_to_decorrelate`): the fewest of 20,
-40, 80, ... whose lag correlation of the scores is at most ``max_lag_correlation``. An
+Z-free start (:func:`bayesgen.samplers.mixing.sweeps_to_decorrelate`): the fewest of 5,
+10, 20, ... whose lag correlation of the scores is at most ``max_lag_correlation``. An
 auxiliary draw still correlated with the data pulls the posterior toward the prior (with
 no sweeps at all the ratio is the prior's): a fixed 20 sweeps widened the posterior of one
 32 x 32 lattice near the critical coupling by 23%, 80 sweeps by 7%. The slowest score sets
-the count: at β = 0.4 on 16 x 16 (n = 100) the zero-field model took 40 sweeps and the
-model with a field at h = 0 took 320, for its magnetisation, Gibbs's slowest mode near the
-critical coupling (0.033 against 0.32 s per step of 4 chains). The count varies from
-dataset to dataset (the measured correlation's standard error near the target is about
-0.02): over 40 datasets of 16 x 16, n = 10, it was 20 to 160, so replicate studies run
+the count: at β = 0.4 on 16 x 16 (n = 100) the zero-field model took 40 checkerboard
+sweeps and the model with a field at h = 0 took 320, for its magnetisation, Gibbs's
+slowest mode near the critical coupling (0.033 against 0.32 s per step of 4 chains); with
+the Swendsen–Wang kernel that the Ising model with a field now uses there
+(:class:`~bayesgen.models.Ising`'s ``kernel``), 5 sweeps (0.088 s per step). The count
+varies from dataset to dataset (the measured correlation's standard error near the target
+is about 0.02): over 40 datasets of 16 x 16, n = 10, it was 20 to 160 Gibbs sweeps (from
+the earlier floor of 20), so replicate studies run
 replicates of equal count together (:attr:`Exchange.run_length`).
 
 The proposal is Gaussian with a covariance and a scale that adapt during warm-up only
@@ -92,7 +95,7 @@ from bayesgen.bayesian.modes import constrain, log_prior_unconstrained
 from bayesgen.samplers.mixing import sweeps_to_decorrelate
 
 AUXILIARY = ("auto", "exact", "mcmc")
-DEFAULT_SWEEPS = 20  # the first auxiliary chain length tried, doubled until it decorrelates
+DEFAULT_SWEEPS = 5  # the first auxiliary chain length tried, doubled until it decorrelates
 # The independence proposal's sd relative to the warm-up posterior sd: wider than the
 # target, so its tails cover the posterior's even where one chain's warm-up underestimated
 # its spread (1.25 with four proposals in five independent left one chain of four on Ising
