@@ -101,3 +101,25 @@ def test_the_kernel_follows_the_lattice_and_the_field():
     assert "Swendsen-Wang" in bg.models.Ising((4, 4), kernel="swendsen_wang").mcmc_kernel
     with pytest.raises(bg.errors.MethodError, match="unknown kernel"):
         bg.models.Ising((4, 4), kernel="wolff")
+
+
+def test_clusters_decorrelate_the_magnetisation_that_gibbs_keeps():
+    """Exchange's sweep choice on 16 x 16 with a field near the critical coupling: the
+    cluster kernel's scores forget the data within 10 sweeps; Gibbs's magnetisation still
+    remembers them after 80 (it needed 320)."""
+    from bayesgen.samplers.mixing import sweeps_to_decorrelate
+
+    truth = {"beta": 0.4, "h": 0.0}
+    x = bg.models.Ising((16, 16)).sample(jax.random.key(0), truth, 32)
+    chosen = {}
+    for kernel in ("gibbs", "swendsen_wang"):
+        model = bg.models.Ising((16, 16), kernel=kernel)
+        chosen[kernel] = jax.jit(
+            lambda k, model=model: sweeps_to_decorrelate(
+                model, truth, x, k, start=5, max_sweeps=80, target=0.05
+            )
+        )(jax.random.key(1))
+    sweeps, profile = chosen["swendsen_wang"]
+    assert int(sweeps) <= 10 and float(profile[0]) <= 0.05
+    sweeps, profile = chosen["gibbs"]
+    assert int(sweeps) == 80 and float(profile[0]) > 0.2
