@@ -338,6 +338,18 @@ class Model:
 
         return _sweep_chains(key, xs, num_sweeps, one_sweep)
 
+    @property
+    def local_mcmc_kernel(self) -> str:
+        """The kernel of :meth:`local_mcmc_run`, in words."""
+        return self.mcmc_kernel
+
+    def local_mcmc_run(self, key, params: Params, xs: jax.Array, num_sweeps: int, *, step_size=0.1):
+        """A few sweeps of every chain of ``xs`` for methods that take only a step from the
+        data toward p_θ (contrastive divergence): :meth:`mcmc_run`, unless the model has a
+        cheaper local kernel for that than its mixing one (the Ising model's checkerboard
+        where its kernel is Swendsen–Wang)."""
+        return self.mcmc_run(key, params, xs, num_sweeps, step_size=step_size)
+
     def _log_unnormalized_batch(self, params: Params, xs: jax.Array) -> jax.Array:
         """log f_θ of every datum of ``xs``, unchecked (for use inside compiled code)."""
         return jax.vmap(self._log_unnormalized, (None, 0))(params, xs)

@@ -2,9 +2,9 @@
 
 The log-likelihood gradient is E_data[∇ log f_θ(x)] - E_θ[∇ log f_θ(y)]; Z(θ) enters only
 through the model expectation. CD replaces that expectation by negative samples y from a
-few sweeps of a Markov kernel that leaves p_θ invariant (``model.mcmc_sweep``: checkerboard
-Gibbs for the Ising model, site-by-site Gibbs for other binary data, Metropolis-adjusted
-Langevin for real data):
+few sweeps of a Markov kernel that leaves p_θ invariant (``model.local_mcmc_run``:
+checkerboard Gibbs for the Ising model, site-by-site Gibbs for other binary data,
+Metropolis-adjusted Langevin for real data):
 
 * CD-k: each datum starts its own chain and is swept ``k`` times at the current θ;
 * persistent CD: ``num_chains`` chains are kept across steps (the estimator's state) and
@@ -43,10 +43,12 @@ def require_markov_kernel(estimator, model) -> None:
         )
 
 
-def sweeps(model, params, xs, key, num_sweeps, step_size):
-    """:meth:`bayesgen.Model.mcmc_run` with no gradient in θ (the negative samples)."""
+def sweeps(model, params, xs, key, num_sweeps, step_size, *, local=False):
+    """:meth:`bayesgen.Model.mcmc_run` (``local``: :meth:`~bayesgen.Model.local_mcmc_run`,
+    CD's few sweeps) with no gradient in θ (the negative samples)."""
     params = jax.lax.stop_gradient(params)
-    return jax.lax.stop_gradient(model.mcmc_run(key, params, xs, num_sweeps, step_size=step_size))
+    run = model.local_mcmc_run if local else model.mcmc_run
+    return jax.lax.stop_gradient(run(key, params, xs, num_sweeps, step_size=step_size))
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ class ContrastiveDivergence(Estimator):
 
     def describe_normalizer(self, model) -> str:
         chains = "persistent chains" if self.persistent else "chains started at the data"
-        return f"avoided: model expectation from {self.k} sweep(s) of {model.mcmc_kernel}, {chains}"
+        kernel = model.local_mcmc_kernel
+        return f"avoided: model expectation from {self.k} sweep(s) of {kernel}, {chains}"
 
     def check(self, model) -> None:
         require_markov_kernel(self, model)
@@ -90,7 +93,7 @@ class ContrastiveDivergence(Estimator):
 
     def update_state(self, model, params, state, data, key, step):
         if self.persistent:
-            state = sweeps(model, params, state, key, self.k, self.step_size)
+            state = sweeps(model, params, state, key, self.k, self.step_size, local=True)
         return state, jnp.asarray(False)
 
     def loss(self, model, params, batch, key, state=()):
@@ -103,7 +106,7 @@ class ContrastiveDivergence(Estimator):
         if self.persistent:
             negative_term = model._log_unnormalized_batch(params, state).mean()
         else:
-            negative = sweeps(model, params, x[None], key, self.k, self.step_size)[0]
+            negative = sweeps(model, params, x[None], key, self.k, self.step_size, local=True)[0]
             negative_term = model._log_unnormalized(params, negative)
         return negative_term - model._log_unnormalized(params, x)
 

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats as st
 
 import bayesgen as bg
-from bayesgen.samplers import swendsen_wang
+from bayesgen.samplers import checkerboard, swendsen_wang
 
 
 def _components_by_search(right, down):
@@ -101,6 +101,15 @@ def test_the_kernel_follows_the_lattice_and_the_field():
     assert "Swendsen-Wang" in bg.models.Ising((4, 4), kernel="swendsen_wang").mcmc_kernel
     with pytest.raises(bg.errors.MethodError, match="unknown kernel"):
         bg.models.Ising((4, 4), kernel="wolff")
+    # Contrastive divergence's few sweeps stay checkerboard ones (its bootstrap's cost).
+    model = bg.models.Ising((16, 16))
+    cd = bg.frequentist.ContrastiveDivergence()
+    assert "checkerboard Gibbs" in cd.describe_normalizer(model)
+    xs = jnp.ones((3, 16, 16))
+    np.testing.assert_array_equal(
+        model.local_mcmc_run(jax.random.key(0), {"beta": 0.4, "h": 0.1}, xs, 2),
+        checkerboard.run(jax.random.key(0), xs, 0.4, 0.1, 2),
+    )
 
 
 def test_clusters_decorrelate_the_magnetisation_that_gibbs_keeps():
