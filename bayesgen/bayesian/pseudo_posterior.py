@@ -56,7 +56,10 @@ class PseudoPosterior(PosteriorMethod):
         one lattice, which 4000 draws of 32 x 32 would take a minute to reach).
       num_newton: Monte Carlo Newton steps from the pseudo-posterior mode; the iterates
         (and curvatures) of the second half are averaged.
-      num_sweeps: sweeps of the model's Markov kernel per draw where it has no exact sampler.
+      num_sweeps: sweeps of the model's Markov kernel per draw where it has no exact sampler
+        (of the Ising model with a field, Swendsen–Wang updates: its 16 x 16 comparison at
+        β = 0.4, n = 100, spent 40 s here, about 10x what 100 checkerboard sweeps cost,
+        which leave its magnetisation correlated).
       target_accept_prob, max_tree_depth: NUTS settings, as in NumPyro.
     """
 

@@ -132,3 +132,19 @@ def test_clusters_decorrelate_the_magnetisation_that_gibbs_keeps():
     assert int(sweeps) <= 10 and float(profile[0]) <= 0.05
     sweeps, profile = chosen["gibbs"]
     assert int(sweeps) == 80 and float(profile[0]) > 0.2
+
+
+def test_vmapped_over_traced_parameters_equals_a_loop_and_one_lattice_is_one_batch():
+    keys = jax.random.split(jax.random.key(3), 3)
+    betas, hs = jnp.array([0.3, -0.4, 0.6]), jnp.array([0.1, 0.0, -0.2])
+    xs = jnp.where(jax.random.bernoulli(jax.random.key(4), 0.5, (3, 2, 16, 16)), 1.0, -1.0)
+    vmapped = jax.jit(jax.vmap(swendsen_wang.sweep))(keys, xs, betas, hs)
+    one_by_one = jax.jit(swendsen_wang.sweep)
+    for i in range(3):
+        np.testing.assert_array_equal(vmapped[i], one_by_one(keys[i], xs[i], betas[i], hs[i]))
+    model = bg.models.Ising((16, 16))  # the clusters' kernel, on one unbatched lattice
+    params = {"beta": 0.4, "h": 0.1}
+    one = model.mcmc_sweep(jax.random.key(5), params, xs[0, 0])
+    batch = model.mcmc_run(jax.random.key(5), params, xs[0, :1], 1)
+    assert one.shape == (16, 16)
+    np.testing.assert_array_equal(one, batch[0])
