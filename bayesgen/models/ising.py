@@ -75,11 +75,12 @@ class Ising(Model):
         or ``"auto"``: Swendsen–Wang for the model with a field on a lattice without an
         exact sampler, Gibbs otherwise. Near the critical coupling the magnetisation, the
         field's statistic, is single-site Gibbs's slowest mode: on 100 lattices of 16 x 16
-        at β = 0.4 its lag correlation was 0.54 after 16 sweeps and 0.22 after 32 (the bond
-        sum's 0.12 and 0.01), against 0.06 for the bond sum and 0.00 for the magnetisation
-        after 4 cluster updates, each costing about 9 sweeps. The zero-field model's only
-        statistic is the bond sum, which Gibbs decorrelates at a quarter of the clusters'
-        cost (32 x 32 at β = 0.42; ``benchmarks/cluster_kernel.py``). Where the model
+        at β = 0.4 its lag correlation was 0.76 after 16 sweeps and 0.54 after 32 (the bond
+        sum's 0.15 and 0.03), against 0.08 for the bond sum and 0.00 for the magnetisation
+        after 4 cluster updates, each costing about 8 sweeps. The zero-field model's only
+        statistic is the bond sum, which Gibbs decorrelates at about the clusters' cost
+        (32 x 32 at β = 0.42: 80 sweeps, 37 ms, against 8 updates, 41 ms;
+        ``benchmarks/cluster_kernel.py``), so it keeps the simpler kernel. Where the model
         samples exactly, the kernel only serves short runs from the data, which the
         cheaper sweep does.
 
