@@ -13,18 +13,20 @@ from bayesgen.errors import (
     DataError,
     IntractableNormalizerError,
     MethodError,
+    ModelError,
     ParameterError,
 )
 from bayesgen.evaluation import Comparison, compare, coverage_study, sbc
 from bayesgen.frequentist import FitResult, fit
-from bayesgen.model import Model, ParamSpec
-from bayesgen.support import Binary, Counts, Reals, Sphere, Spins, Support
+from bayesgen.model import Model, ParamSpec, model
+from bayesgen.support import Binary, Categorical, Counts, Reals, Sphere, Spins, Support
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BayesgenError",
     "Binary",
+    "Categorical",
     "Comparison",
     "Counts",
     "DataError",
@@ -33,6 +35,7 @@ __all__ = [
     "IntractableNormalizerError",
     "MethodError",
     "Model",
+    "ModelError",
     "ParamSpec",
     "ParameterError",
     "PosteriorResult",
@@ -47,6 +50,7 @@ __all__ = [
     "fit",
     "frequentist",
     "log_evidence",
+    "model",
     "models",
     "normalizers",
     "sample_posterior",

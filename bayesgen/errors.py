@@ -13,6 +13,7 @@ __all__ = [
     "DataError",
     "IntractableNormalizerError",
     "MethodError",
+    "ModelError",
     "ParameterError",
 ]
 
@@ -27,6 +28,12 @@ class DataError(BayesgenError, ValueError):
 
 class ParameterError(BayesgenError, ValueError):
     """Parameters with missing or unknown names, wrong shapes, or values outside their domain."""
+
+
+class ModelError(BayesgenError, ValueError):
+    """A model defined so that it cannot work (no support, a prior of the wrong shape or
+    outside its parameter's domain, a log-density that is not a scalar); raised when the
+    model is made, naming the fix."""
 
 
 class IntractableNormalizerError(BayesgenError):

@@ -52,7 +52,7 @@ def discrete_fisher_divergence(model, params, x):
     flat = x.reshape(-1)
 
     def log_f(v):
-        return model._log_unnormalized(params, v.reshape(x.shape))
+        return model.log_f(params, v.reshape(x.shape))
 
     steps = jnp.eye(flat.size, dtype=flat.dtype)
     lf = log_f(flat)
@@ -83,7 +83,7 @@ def score_matching(model, params, x, curvature_penalty=0.0):
     flat = x.reshape(-1)
 
     def log_f(v):
-        return model._log_unnormalized(params, v.reshape(x.shape))
+        return model.log_f(params, v.reshape(x.shape))
 
     score = jax.grad(log_f)
     basis = jnp.eye(flat.size, dtype=flat.dtype)
@@ -110,7 +110,7 @@ def sphere_score_matching(model, params, x):
     directional distributions, arXiv 1604.08470."""
 
     def log_f(v):
-        return model._log_unnormalized(params, v)
+        return model.log_f(params, v)
 
     score = jax.grad(log_f)
     g = score(x)

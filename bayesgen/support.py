@@ -22,6 +22,7 @@ from bayesgen.errors import DataError
 
 __all__ = [
     "Binary",
+    "Categorical",
     "Counts",
     "FiniteSet",
     "Reals",
@@ -49,9 +50,36 @@ class Support:
 
     name: str = "support"
     two_valued: bool = False  # every entry takes one of two values (spins, bits)
+    values: tuple[float, ...] | None = None  # the values of a finite support; None: infinite
 
     def __init__(self, event_shape: Sequence[int] = ()):
         self.event_shape = tuple(int(s) for s in event_shape)
+
+    # -- what a model gets from its support ------------------------------------------
+    @property
+    def size(self) -> int:
+        """The number of entries of one datum (the sites)."""
+        return math.prod(self.event_shape)
+
+    @property
+    def finite(self) -> bool:
+        """Whether a datum takes finitely many values (every entry in :attr:`values`)."""
+        return self.values is not None
+
+    @property
+    def num_states(self) -> int | None:
+        """How many data the support holds (``len(values) ** size``); None where infinite."""
+        return len(self.values) ** self.size if self.finite else None
+
+    def random(self, key: jax.Array, n: int) -> jax.Array:
+        """``n`` data spread over the support, shape ``(n, *event_shape)``: uniform over a
+        finite support, standard normal for real arrays (a start for Markov chains, points at
+        which to check a model definition)."""
+        shape = (int(n), *self.event_shape)
+        if self.finite:
+            table = jnp.asarray(self.values, dtype=_float_dtype())
+            return table[jax.random.randint(key, shape, 0, len(self.values))]
+        return jax.random.normal(key, shape, _float_dtype())
 
     # -- to be specialised -------------------------------------------------------------
     def _bad_values(self, x: np.ndarray) -> np.ndarray:
@@ -162,6 +190,10 @@ class Sphere(Support):
         super().__init__((dim,))
         self.name = f"unit vectors in R^{dim}"
 
+    def random(self, key, n):
+        """``n`` uniform unit vectors."""
+        return uniform_unit_vectors(key, (int(n), *self.event_shape))
+
     def _bad_datum(self, x: np.ndarray):
         norms = np.linalg.norm(x, axis=1)
         bad = np.abs(norms - 1.0) > 1e-6
@@ -178,6 +210,11 @@ class Counts(Support):
     """Counts: every entry is a non-negative integer (0, 1, 2, ...)."""
 
     name = "counts (non-negative integers)"
+
+    def random(self, key, n):
+        """``n`` Poisson(1) counts per entry."""
+        shape = (int(n), *self.event_shape)
+        return jax.random.poisson(key, 1.0, shape).astype(_float_dtype())
 
     def _bad_values(self, x: np.ndarray) -> np.ndarray:
         return (x < 0) | (x != np.floor(x))
@@ -226,3 +263,32 @@ class Binary(FiniteSet):
         if np.isin(x, (-1, 1)).all():
             return "; the data look like -1/+1 spins: map them to bits with (x + 1) / 2"
         return ""
+
+
+class Categorical(FiniteSet):
+    """Categorical arrays: every entry is one of the ``num_values`` categories 0, 1, ...,
+    ``num_values - 1`` (Potts models, q-state data).
+
+    Example:
+      >>> import bayesgen as bg
+      >>> bg.Categorical((3, 3), num_values=3).num_states
+      19683
+    """
+
+    def __init__(self, event_shape: Sequence[int] = (), num_values: int = 2):
+        if isinstance(num_values, bool) or int(num_values) != num_values or num_values < 2:
+            raise DataError(f"Categorical needs num_values >= 2 categories; got {num_values!r}")
+        self.num_values = int(num_values)
+        super().__init__(tuple(range(self.num_values)), event_shape)
+        self.name = f"categories 0..{self.num_values - 1}"
+
+    def _describe_bad(self, value) -> str:
+        return f"value {value!r} is not a category in 0..{self.num_values - 1}"
+
+    def _hint(self, x: np.ndarray) -> str:
+        if x.min() >= 1 and x.max() <= self.num_values:
+            return "; the data look like categories numbered from 1: subtract 1"
+        return ""
+
+    def __repr__(self) -> str:
+        return f"Categorical(event_shape={self.event_shape}, num_values={self.num_values})"

@@ -152,7 +152,7 @@ def test_mcmle_memory_is_read_at_the_refreshes_rounds_of_the_profile(refreshes, 
     params = model.check_params({"beta": 0.3, "h": 0.05})
     chains = model.sample(jax.random.key(0), params, 8)
     profile = np.arange(1, 17) / 100.0
-    state = (chains, model._log_unnormalized_batch(params, chains), 20, profile, refreshes)
+    state = (chains, model.log_f_batch(params, chains), 20, profile, refreshes)
     values = est.diagnostic_values(model, params, chains, jax.random.key(1), state)
     assert float(values["memory"]) == pytest.approx(memory)
     assert int(values["memory_lag"]) == min(max(refreshes, 1), 16)

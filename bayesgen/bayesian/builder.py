@@ -34,10 +34,8 @@ def numpyro_model(model):
 
     def fn(data):
         params = {name: numpyro.sample(name, prior) for name, prior in model.prior.items()}
-        log_f = model._log_unnormalized_batch(params, data)
-        pointwise = numpyro.deterministic(
-            LOG_LIKELIHOOD_SITE, log_f - model._log_normalizer(params)
-        )
+        log_f = model.log_f_batch(params, data)
+        pointwise = numpyro.deterministic(LOG_LIKELIHOOD_SITE, log_f - model.log_z(params))
         numpyro.factor("likelihood", pointwise.sum())
 
     return fn

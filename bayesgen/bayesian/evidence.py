@@ -173,8 +173,8 @@ def _compiled(model, method, num_particles, num_temperatures, num_mcmc_steps, nu
 
         def log_lik(z):
             params = modes.params_of(model, unravel, z)
-            log_f = model._log_unnormalized_batch(params, data)
-            return jnp.sum(log_f) - data.shape[0] * model._log_normalizer(params)
+            log_f = model.log_f_batch(params, data)
+            return jnp.sum(log_f) - data.shape[0] * model.log_z(params)
 
         return log_prior, log_lik
 

@@ -136,7 +136,7 @@ class ExchangeState(NamedTuple):
 
 
 def _sum_log_f(model, params, xs):
-    return jnp.sum(model._log_unnormalized_batch(params, xs))
+    return jnp.sum(model.log_f_batch(params, xs))
 
 
 def _log_likelihood(model, params, data, data_stats):
@@ -376,7 +376,7 @@ class Exchange(PosteriorMethod):
 
     def auxiliary_kind(self, model) -> str:
         if self.auxiliary == "auto":
-            return "exact" if model.sampler.startswith("exact") else "mcmc"
+            return "exact" if model.has_exact_sampler else "mcmc"
         return self.auxiliary
 
     def describe_normalizer(self, model) -> str:
@@ -391,7 +391,7 @@ class Exchange(PosteriorMethod):
     def check(self, model) -> None:
         if self.auxiliary not in AUXILIARY:
             raise unsupported(self, model, f"unknown auxiliary {self.auxiliary!r}", AUXILIARY)
-        if self.auxiliary == "exact" and not model.sampler.startswith("exact"):
+        if self.auxiliary == "exact" and not model.has_exact_sampler:
             raise unsupported(self, model, f"its sampler is {model.sampler!r}", "auxiliary='mcmc'")
         if self.auxiliary_kind(model) == "mcmc" and not model.has_mcmc_kernel:
             raise unsupported(self, model, "it has no data-space Markov kernel", "nuts")

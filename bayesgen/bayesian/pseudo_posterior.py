@@ -86,7 +86,7 @@ class PseudoPosterior(PosteriorMethod):
             raise unsupported(
                 self, model, f"its data are {support.name}, not binary", "generalized_bayes"
             )
-        if self.adjust and not (model.sampler.startswith("exact") or model.has_mcmc_kernel):
+        if self.adjust and not (model.has_exact_sampler or model.has_mcmc_kernel):
             raise unsupported(
                 self, model, "the adjustment simulates from the model", "adjust=False"
             )
@@ -150,7 +150,7 @@ def _adjustment(model, method: PseudoPosterior):
         log_prior = modes.flat_log_prior(model, unravel)
 
         def log_f(z, x):
-            return model._log_unnormalized(modes.params_of(model, unravel, z), x)
+            return model.log_f(modes.params_of(model, unravel, z), x)
 
         def neg_log_pseudo_posterior(z):
             params = modes.params_of(model, unravel, z)
@@ -172,7 +172,7 @@ def _adjustment(model, method: PseudoPosterior):
         def simulate(z, k):
             params = modes.params_of(model, unravel, z)
             m = method.simulations(n)
-            if model.sampler.startswith("exact"):
+            if model.has_exact_sampler:
                 return model.sample(k, params, m)
             start = data[jnp.arange(m) % n]
             return model.mcmc_run(k, params, start, method.num_sweeps)

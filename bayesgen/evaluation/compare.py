@@ -245,7 +245,7 @@ def _plot_densities(cmp: Comparison, model, data=None, path=None, points: int = 
     panels = []
     for name, r in cmp.results.items():
         params = model.check_params(r.params if r.side == "frequentist" else r.mean())
-        log_p = model._log_unnormalized_batch(params, mesh_j) - model.log_normalizer(params)
+        log_p = model.log_f_batch(params, mesh_j) - model.log_normalizer(params)
         panels.append((name, np.exp(np.asarray(log_p))))
     count = len(panels) + (x is not None)
     fig, axes = plt.subplots(1, count, figsize=(3.2 * count, 3.4), squeeze=False)
@@ -279,7 +279,7 @@ def _plot_densities(cmp: Comparison, model, data=None, path=None, points: int = 
 
 def _heldout(model, estimate, heldout, key):
     """Average held-out log-likelihood at ``estimate`` and its Monte Carlo SE (0 if exact)."""
-    log_f = float(np.mean(np.asarray(model._log_unnormalized_batch(estimate, heldout))))
+    log_f = float(np.mean(np.asarray(model.log_f_batch(estimate, heldout))))
     if model.has_exact_normalizer:
         return log_f - float(model.log_normalizer(estimate)), 0.0, "exact"
     try:

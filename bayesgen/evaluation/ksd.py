@@ -52,9 +52,7 @@ def stein_kernel(model, params):
     if isinstance(model.support, Reals):
 
         def score(x):
-            return jax.grad(lambda v: model._log_unnormalized(params, v.reshape(x.shape)))(
-                x.reshape(-1)
-            )
+            return jax.grad(lambda v: model.log_f(params, v.reshape(x.shape)))(x.reshape(-1))
 
         def base(a, b):
             return (1.0 + jnp.sum((a - b) ** 2)) ** -0.5

@@ -107,7 +107,7 @@ class ConditionalNCE(Estimator):
     def _log_odds(self, model, params, x, key, state):
         """G(x, y_k) for the datum ``x`` and its noise draws."""
         y = self._noise(model, state, key, x)
-        return model._log_unnormalized(params, x) - model._log_unnormalized_batch(params, y)
+        return model.log_f(params, x) - model.log_f_batch(params, y)
 
     def per_datum_loss(self, model, params, x, key, state):
         return jnp.sum(jax.nn.softplus(-self._log_odds(model, params, x, key, state)))

@@ -99,16 +99,16 @@ class ContrastiveDivergence(Estimator):
     def loss(self, model, params, batch, key, state=()):
         if not self.persistent:  # each datum's own chain: the mean of the per-datum losses
             return super().loss(model, params, batch, key, state)
-        log_f = model._log_unnormalized_batch
+        log_f = model.log_f_batch
         return log_f(params, state).mean() - log_f(params, batch).mean()
 
     def per_datum_loss(self, model, params, x, key, state):
         if self.persistent:
-            negative_term = model._log_unnormalized_batch(params, state).mean()
+            negative_term = model.log_f_batch(params, state).mean()
         else:
             negative = sweeps(model, params, x[None], key, self.k, self.step_size, local=True)[0]
-            negative_term = model._log_unnormalized(params, negative)
-        return negative_term - model._log_unnormalized(params, x)
+            negative_term = model.log_f(params, negative)
+        return negative_term - model.log_f(params, x)
 
     def is_converged(self, grad_norm, loss_trace) -> bool:
         """The surrogate loss (mean log f of negatives minus data) has mean zero at the CD fixed

@@ -52,7 +52,7 @@ class DenoisingScoreMatching(ScoreMatching):
         flat = x.reshape(-1)
 
         def score(v):
-            return jax.grad(lambda w: model._log_unnormalized(params, w.reshape(x.shape)))(v)
+            return jax.grad(lambda w: model.log_f(params, w.reshape(x.shape)))(v)
 
         def pair(eps):
             s_plus, s_minus = score(flat + sigma * eps), score(flat - sigma * eps)

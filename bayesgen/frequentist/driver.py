@@ -609,14 +609,13 @@ def fit(
     else:
         t0 = time.perf_counter()
         keys = jax.random.split(key_boot, int(num_bootstrap))
-        try:
-            datasets = _simulate(model, params, data.shape[0], keys)
-        except NotImplementedError:
+        if not model.has_sampler:
             raise MethodError(
                 f"the parametric bootstrap simulates data from the fit, and {model!r} has no "
-                "sampler; give the model one, or use uncertainty='sandwich' (many data) or "
-                "'none'"
-            ) from None
+                "sampler; give the model one (bg.model(..., sample=...), or a data-space "
+                "kernel), or use uncertainty='sandwich' (many data) or 'none'"
+            )
+        datasets = _simulate(model, params, data.shape[0], keys)
         flat, boot_failed = _refits_jit(model, est, opt, num_steps, batch_size, v0, datasets, keys)
         cov_full, used = bootstrap_covariance(np.asarray(flat), np.asarray(boot_failed))
         described = (

@@ -28,4 +28,4 @@ class ExactMLE(Estimator):
             )
 
     def per_datum_loss(self, model, params, x, key, state):
-        return -(model._log_unnormalized(params, x) - model._log_normalizer(params))
+        return -(model.log_f(params, x) - model.log_z(params))

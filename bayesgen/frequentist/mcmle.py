@@ -118,7 +118,7 @@ class MCMLE(Estimator):
             target=self.max_lag_correlation,
             step_size=self.step_size,
         )
-        log_f = model._log_unnormalized_batch(params, chains)
+        log_f = model.log_f_batch(params, chains)
         return chains, log_f, num_sweeps, profile, jnp.zeros((), jnp.int32)
 
     def update_state(self, model, params, state, data, key, step):
@@ -127,14 +127,14 @@ class MCMLE(Estimator):
         def refresh(state):
             chains, _, num_sweeps, profile, refreshes = state
             new = sweeps(model, params, chains, key, num_sweeps, self.step_size)
-            log_f = model._log_unnormalized_batch(params, new)
+            log_f = model.log_f_batch(params, new)
             return new, log_f, num_sweeps, profile, refreshes + 1
 
         return jax.lax.cond(restart, refresh, lambda s: s, state), restart
 
     def _log_weights(self, model, params, state):
         chains, log_f_reference = state[:2]
-        return model._log_unnormalized_batch(params, chains) - log_f_reference
+        return model.log_f_batch(params, chains) - log_f_reference
 
     def _log_ratio_and_barrier(self, model, params, state):
         log_w = self._log_weights(model, params, state)
@@ -143,11 +143,11 @@ class MCMLE(Estimator):
         return log_normalizer_ratio(log_w) + barrier
 
     def loss(self, model, params, batch, key, state=()):
-        data_term = model._log_unnormalized_batch(params, batch).mean()
+        data_term = model.log_f_batch(params, batch).mean()
         return self._log_ratio_and_barrier(model, params, state) - data_term
 
     def per_datum_loss(self, model, params, x, key, state):
-        log_f_x = model._log_unnormalized(params, x)
+        log_f_x = model.log_f(params, x)
         return self._log_ratio_and_barrier(model, params, state) - log_f_x
 
     def diagnostic_values(self, model, params, data, key, state) -> dict:
@@ -234,8 +234,6 @@ class MCMLE(Estimator):
         chains."""
         chains = state[0]
         w = jax.nn.softmax(self._log_weights(model, params_of(flat_v), state))
-        g = jax.vmap(jax.grad(lambda t, y: model._log_unnormalized(params_of(t), y)), (None, 0))(
-            flat_v, chains
-        )
+        g = jax.vmap(jax.grad(lambda t, y: model.log_f(params_of(t), y)), (None, 0))(flat_v, chains)
         centred = (g - w @ g) * w[:, None]
         return centred.T @ centred

@@ -169,12 +169,10 @@ class NCE(Estimator):
         """G at the datum ``x`` and at its ``num_noise`` noise draws."""
         log_nu = jnp.log(self.num_noise)
         c = params["log_normalizer"]
-        g_data = (
-            model._log_unnormalized(params, x) - c - self._log_p_noise(model, state, x) - log_nu
-        )
+        g_data = model.log_f(params, x) - c - self._log_p_noise(model, state, x) - log_nu
         y = self._noise(model, state, key, x.shape)
         log_p_y = jax.vmap(self._log_p_noise, (None, None, 0))(model, state, y)
-        g_noise = model._log_unnormalized_batch(params, y) - c - log_p_y - log_nu
+        g_noise = model.log_f_batch(params, y) - c - log_p_y - log_nu
         return g_data, g_noise
 
     def diagnostic_values(self, model, params, data, key, state) -> dict:

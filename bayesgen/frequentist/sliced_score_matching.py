@@ -38,7 +38,7 @@ class SlicedScoreMatching(ScoreMatching):
         flat = x.reshape(-1)
 
         def log_f(v):
-            return model._log_unnormalized(params, v.reshape(x.shape))
+            return model.log_f(params, v.reshape(x.shape))
 
         score = jax.grad(log_f)
         directions = jax.random.normal(key, (self.num_projections, flat.size), flat.dtype)

@@ -112,6 +112,7 @@ class BoltzmannMachine(Model):
         self.support = Spins((v,))
         self.exact = v <= MAX_EXACT_SPINS
         self.normalizer = f"exact: enumeration of {2**v} configurations" if self.exact else None
+        self.has_exact_sampler = self.exact
         self.sampler = (
             f"exact: enumeration of {2**v} configurations"
             if self.exact
@@ -170,7 +171,7 @@ class BoltzmannMachine(Model):
         v = self.num_spins
         return jnp.zeros((v, v), j.dtype).at[self._i, self._j].set(j).at[self._j, self._i].set(j)
 
-    def _log_unnormalized(self, params, x):
+    def log_f(self, params, x):
         return jnp.dot(params["J"], x[self._i] * x[self._j]) + jnp.dot(params["h"], x)
 
     @property
@@ -191,13 +192,13 @@ class BoltzmannMachine(Model):
 
     def expected_statistics(self, params) -> jax.Array:
         """E_θ[T] = ∇_θ log Z(θ), exact."""
-        grad = jax.grad(self._log_normalizer)(self.check_params(params))
+        grad = jax.grad(self.log_z)(self.check_params(params))
         return jnp.concatenate([grad["J"], grad["h"]])
 
-    def _log_normalizer(self, params):
+    def log_z(self, params):
         if not self.exact:
-            return super()._log_normalizer(params)
-        return enumerate_log_normalizer(self._log_unnormalized, params, self.num_spins)
+            return super().log_z(params)
+        return enumerate_log_normalizer(self.log_f, params, self.num_spins)
 
     def log_conditionals(self, params, x):
         """log p(s_i | s_-i) = -softplus(-2 s_i η_i), η_i = h_i + Σ_j J_ij s_j."""
@@ -205,7 +206,7 @@ class BoltzmannMachine(Model):
         return -jax.nn.softplus(-2.0 * x * eta)
 
     # -- simulation --------------------------------------------------------------------
-    def _sample(self, key, params, n, num_sweeps: int = 1000):
+    def draw(self, key, params, n, num_sweeps: int = 1000):
         """Exact by enumeration up to :data:`MAX_EXACT_SPINS` spins (inverse CDF over the
         2^V weights); beyond, each datum is the last state of its own Gibbs chain after
         ``num_sweeps`` sweeps from uniform spins (approximate, as :attr:`sampler` says)."""
@@ -214,7 +215,7 @@ class BoltzmannMachine(Model):
             dtype = params["h"].dtype
             start = 2.0 * jax.random.bernoulli(k_draw, 0.5, (n, self.num_spins)).astype(dtype) - 1
             return self.mcmc_run(k_run, params, start, num_sweeps)
-        log_w = enumerate_log_weights(self._log_unnormalized, params, self.num_spins)
+        log_w = enumerate_log_weights(self.log_f, params, self.num_spins)
         index = tabulated.draw_indices(k_draw, log_w, n).astype(jnp.int32)
         return binary_configurations(index, self.num_spins).astype(params["h"].dtype)
 

@@ -65,6 +65,7 @@ class ConwayMaxwellPoisson(Model):
     name = "cmp"
     normalizer = "exact: log-space series with a remainder bound"
     sampler = "exact: rejection from a log-concave envelope"
+    has_exact_sampler = True
     mcmc_kernel = "independent exact draws (log-concave rejection)"
     statistic_names = ("x", "log x!")
 
@@ -109,7 +110,7 @@ class ConwayMaxwellPoisson(Model):
         d_rate, d_nu = jax.grad(log_z, (0, 1))(jnp.log(params["rate"]), params["nu"])
         return jnp.stack([d_rate, -d_nu])
 
-    def _log_unnormalized(self, params, x):
+    def log_f(self, params, x):
         return x * jnp.log(params["rate"]) - params["nu"] * jax.lax.lgamma(x + 1.0)
 
     def log_normalizer(self, params):
@@ -128,10 +129,10 @@ class ConwayMaxwellPoisson(Model):
             )
         return value
 
-    def _log_normalizer(self, params):
+    def log_z(self, params):
         return cmp_log_normalizer(params["rate"], params["nu"])
 
-    def _sample(self, key, params, n):
+    def draw(self, key, params, n):
         return _draws(key, params["rate"], params["nu"], n)
 
     @property
@@ -144,7 +145,7 @@ class ConwayMaxwellPoisson(Model):
 
     def mcmc_run(self, key, params, xs, num_sweeps, *, step_size=None):
         """One exact draw per chain (what any number of the independent sweeps amounts to)."""
-        return self._sample(key, params, xs.shape[0])
+        return self.draw(key, params, xs.shape[0])
 
 
 def _envelope(rate, nu):

@@ -195,7 +195,7 @@ class EBM2D(Model):
         }
 
     # -- densities ---------------------------------------------------------------------
-    def _log_unnormalized(self, params, x):
+    def log_f(self, params, x):
         if self.energy == "quartic":
             if self.dim == 1:
                 features = jnp.stack([x[0], x[0] ** 2])
@@ -215,7 +215,7 @@ class EBM2D(Model):
     def _log_f_grid(self, params):
         dtype = jnp.result_type(*jax.tree.leaves(params))
         nodes, h = self._nodes(dtype)
-        log_f = jax.vmap(self._log_unnormalized, (None, 0))(params, nodes)
+        log_f = jax.vmap(self.log_f, (None, 0))(params, nodes)
         return log_f.reshape((self.grid + 1,) * self.dim), h
 
     def _trapezoid(self, log_f, h):
@@ -223,7 +223,7 @@ class EBM2D(Model):
         half weights dropped: f is negligible there)."""
         return self.dim * math.log(h) + jax.nn.logsumexp(log_f)
 
-    def _log_normalizer(self, params):
+    def log_z(self, params):
         return self._trapezoid(*self._log_f_grid(params))
 
     def quadrature(self, params) -> tuple[jax.Array, jax.Array]:
@@ -256,7 +256,7 @@ class EBM2D(Model):
         return jnp.zeros(num_regions, weights.dtype).at[label(nodes)].add(weights)
 
     # -- simulation --------------------------------------------------------------------
-    def _sample(self, key, params, n):
+    def draw(self, key, params, n):
         log_f, h = self._log_f_grid(params)
         nodes, _ = self._nodes(log_f.dtype)
         k_cell, k_jitter = jax.random.split(key)
@@ -268,7 +268,7 @@ class EBM2D(Model):
         """One HMC transition (HMC_LEAPFROG leapfrog steps of ``step_size``)."""
 
         def log_f(v):
-            return self._log_unnormalized(params, v)
+            return self.log_f(params, v)
 
         return hmc.step(key, log_f, x, step_size, HMC_LEAPFROG)
 

@@ -44,6 +44,7 @@ class Gaussian(Model):
     name = "gaussian"
     normalizer = "exact: closed form"
     sampler = "exact: Cholesky factor of the covariance"
+    has_exact_sampler = True
 
     def __init__(self, dim: int = 2, *, precision=None):
         super().__init__()
@@ -134,15 +135,15 @@ class Gaussian(Model):
         mu = params["mu"]
         return jnp.concatenate([mu, mu**2 + jnp.diag(jnp.linalg.inv(self._precision(params)))])
 
-    def _log_unnormalized(self, params, x):
+    def log_f(self, params, x):
         r = x - params["mu"]
         return -0.5 * r @ self._precision(params) @ r
 
-    def _log_normalizer(self, params):
+    def log_z(self, params):
         _, logdet = jnp.linalg.slogdet(self._precision(params))
         return 0.5 * self.dim * jnp.log(2 * jnp.pi) - 0.5 * logdet
 
-    def _sample(self, key, params, n):
+    def draw(self, key, params, n):
         chol = jnp.linalg.cholesky(self._precision(params))  # Λ = L Lᵀ, so Cov = L⁻ᵀ L⁻¹
         z = jax.random.normal(key, (n, self.dim), dtype=chol.dtype)
         return params["mu"] + jax.scipy.linalg.solve_triangular(chol.T, z.T, lower=False).T

@@ -53,6 +53,7 @@ class ICA(Model):
     name = "ica"
     normalizer = "exact: closed form ((P/2) log 2 - log |det B|)"
     sampler = "exact: Laplace sources, mixed by B⁻¹"
+    has_exact_sampler = True
     smooth = False
 
     def __init__(self, dim: int = 4):
@@ -91,12 +92,12 @@ class ICA(Model):
     def initial_params(self) -> dict:
         return {"B": jnp.eye(self.dim)}
 
-    def _log_unnormalized(self, params, x):
+    def log_f(self, params, x):
         return -SQRT2 * jnp.sum(jnp.abs(params["B"] @ x))
 
-    def _log_normalizer(self, params):
+    def log_z(self, params):
         return 0.5 * self.dim * math.log(2.0) - jnp.linalg.slogdet(params["B"])[1]
 
-    def _sample(self, key, params, n):
+    def draw(self, key, params, n):
         s = jax.random.laplace(key, (n, self.dim), params["B"].dtype) / SQRT2  # unit variance
         return jnp.linalg.solve(params["B"], s.T).T

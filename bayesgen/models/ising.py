@@ -156,6 +156,7 @@ class Ising(Model):
             "transfer_matrix": "exact: transfer matrix, row by row",
             "gibbs": "approximate: checkerboard Gibbs, one chain per datum, 1000 sweeps",
         }[self._sampling]
+        self.has_exact_sampler = self._sampling != "gibbs"
         self._auto_kernel = "swendsen_wang" if field and self._sampling == "gibbs" else "gibbs"
         self.kernel = self._auto_kernel if kernel == "auto" else kernel
 
@@ -240,7 +241,7 @@ class Ising(Model):
         bonds = jnp.sum(x * (jnp.roll(x, -1, axis=0) + jnp.roll(x, -1, axis=1)))
         return jnp.stack([bonds, jnp.sum(x)])
 
-    def _log_unnormalized(self, params, x):
+    def log_f(self, params, x):
         t = self.sufficient_statistics(x)
         return params["beta"] * t[0] + self._h(params) * t[1]
 
@@ -263,7 +264,7 @@ class Ising(Model):
     def expected_statistics(self, params) -> jax.Array:
         """E_θ[T] = ∇_θ log Z(θ), exact (θ = (β, h) is the natural parameter)."""
         params = self.check_params(params)
-        grad = jax.grad(self._log_normalizer)(params)
+        grad = jax.grad(self.log_z)(params)
         return jnp.stack([grad[name] for name in self.param_names])
 
     def with_normalizer(self, normalizer: str) -> Ising:
@@ -340,7 +341,7 @@ class Ising(Model):
         t = self.sufficient_statistics(s_flat.reshape(self.shape))
         return theta[0] * t[0] + theta[1] * t[1]
 
-    def _log_normalizer(self, params):
+    def log_z(self, params):
         if self._strategy is None:
             raise IntractableNormalizerError(self._intractable_reason())
         if self._strategy == "kaufman":
@@ -372,7 +373,7 @@ class Ising(Model):
         return jnp.where(small, taylor, ising_torus_log_z_kaufman(safe, self.shape))
 
     # -- simulation --------------------------------------------------------------------
-    def _sample(self, key, params, n, *, method: str = "auto", num_sweeps: int = 1000):
+    def draw(self, key, params, n, *, method: str = "auto", num_sweeps: int = 1000):
         """Exact where it is affordable: by enumeration up to 20 spins (inverse CDF in float64
         on the host; on the device in the default dtype when traced under jit/vmap), else
         row by row with the transfer matrix (narrower side <= 12 and rows x 4^width <= 2^26).

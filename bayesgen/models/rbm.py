@@ -73,6 +73,7 @@ class RBM(Model):
         self.normalizer = (
             f"exact: enumeration of the {min(v, h)} {smaller} units" if self.exact else None
         )
+        self.has_exact_sampler = self.exact
         self.sampler = (
             f"exact: enumeration of the {smaller} layer, then the other given it"
             if self.exact
@@ -129,7 +130,7 @@ class RBM(Model):
         return {"W": w, "b": jnp.zeros(self.n_visible), "c": jnp.zeros(self.n_hidden)}
 
     # -- densities ---------------------------------------------------------------------
-    def _log_unnormalized(self, params, x):
+    def log_f(self, params, x):
         return jnp.dot(params["b"], x) + jnp.sum(jax.nn.softplus(params["c"] + x @ params["W"]))
 
     def _log_hidden_marginal(self, params, h):
@@ -143,17 +144,15 @@ class RBM(Model):
             "estimate log Z by annealed importance sampling"
         )
 
-    def _log_normalizer(self, params):
+    def log_z(self, params):
         if self.n_hidden <= self.n_visible:
             return enumerate_log_normalizer(
                 self._log_hidden_marginal, params, self.n_hidden, values=(0.0, 1.0)
             )
-        return enumerate_log_normalizer(
-            self._log_unnormalized, params, self.n_visible, values=(0.0, 1.0)
-        )
+        return enumerate_log_normalizer(self.log_f, params, self.n_visible, values=(0.0, 1.0))
 
     # -- simulation --------------------------------------------------------------------
-    def _sample(self, key, params, n, num_sweeps: int = 1000):
+    def draw(self, key, params, n, num_sweeps: int = 1000):
         """Exact where the smaller layer can be enumerated; else ``num_sweeps`` block Gibbs
         sweeps from uniform bits (approximate, as :attr:`sampler` says)."""
         k_layer, k_other = jax.random.split(key)
@@ -163,7 +162,7 @@ class RBM(Model):
             return self.mcmc_run(k_other, params, start, num_sweeps)
         small = min(self.n_visible, self.n_hidden)
         hidden_first = self.n_hidden <= self.n_visible
-        log_w = self._log_hidden_marginal if hidden_first else self._log_unnormalized
+        log_w = self._log_hidden_marginal if hidden_first else self.log_f
         index = jnp.arange(2**small, dtype=jnp.int32)
         configs = binary_configurations(index, small, (0.0, 1.0)).astype(dtype)
         weights = jax.vmap(log_w, (None, 0))(params, configs)

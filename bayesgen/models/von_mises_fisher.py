@@ -107,6 +107,7 @@ class VonMisesFisher(Model):
     name = "vmf"
     normalizer = "exact: log Bessel I (Debye expansion and recurrence)"
     sampler = "exact: Wood (1994) rejection"
+    has_exact_sampler = True
     mcmc_kernel = "independent exact draws (Wood 1994)"
 
     def __init__(self, dim: int = 3):
@@ -153,16 +154,16 @@ class VonMisesFisher(Model):
         params = self.check_params(params)
         return jnp.exp(log_bessel_ratio(0.5 * self.dim - 1.0, params["kappa"])) * params["mu"]
 
-    def _log_unnormalized(self, params, x):
+    def log_f(self, params, x):
         return params["kappa"] * jnp.dot(params["mu"], x)
 
-    def _log_normalizer(self, params):
+    def log_z(self, params):
         nu, kappa = 0.5 * self.dim - 1.0, params["kappa"]
         return (
             0.5 * self.dim * math.log(2 * math.pi) + log_bessel_i(nu, kappa) - nu * jnp.log(kappa)
         )
 
-    def _sample(self, key, params, n):
+    def draw(self, key, params, n):
         mu, kappa = params["mu"], params["kappa"]
         d = self.dim
         dtype = mu.dtype
@@ -203,8 +204,8 @@ class VonMisesFisher(Model):
 
     def mcmc_sweep(self, key, params, x, *, step_size=None):
         """An exact draw, independent of ``x``: a Markov kernel that leaves p_θ invariant."""
-        return self._sample(key, params, 1)[0]
+        return self.draw(key, params, 1)[0]
 
     def mcmc_run(self, key, params, xs, num_sweeps, *, step_size=None):
         """One exact draw per chain (what any number of the independent sweeps amounts to)."""
-        return self._sample(key, params, xs.shape[0])
+        return self.draw(key, params, xs.shape[0])

@@ -80,7 +80,7 @@ def _compiled(model, num_particles, num_temperatures, num_sweeps):
         def step(carry, inputs):
             xs, log_w = carry
             k, t_prev, t = inputs
-            log_w = log_w + (t - t_prev) * model._log_unnormalized_batch(params, xs)
+            log_w = log_w + (t - t_prev) * model.log_f_batch(params, xs)
             xs = model.annealed_run(k, params, xs, t, num_sweeps)
             return (xs, log_w), None
 

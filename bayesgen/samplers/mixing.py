@@ -57,7 +57,7 @@ def _scores(model, params, xs):
     flat, unravel = ravel_pytree(theta)
 
     def score(y):
-        return jax.grad(lambda t: model._log_unnormalized(unravel(t), y))(flat)
+        return jax.grad(lambda t: model.log_f(unravel(t), y))(flat)
 
     return jax.vmap(score)(xs)
 

@@ -163,7 +163,7 @@ def _quadrature_posterior(data, points=81, width=7.0):
 
     def log_post(u):
         rate, nu = jnp.exp(u[0]), jnp.exp(u[1])
-        log_lik = t[0] * u[0] - nu * t[1] - len(x) * MODEL._log_normalizer({"rate": rate, "nu": nu})
+        log_lik = t[0] * u[0] - nu * t[1] - len(x) * MODEL.log_z({"rate": rate, "nu": nu})
         return log_lik + prior["rate"].log_prob(rate) + prior["nu"].log_prob(nu) + u.sum()
 
     u = jnp.log(jnp.array([4.0, 0.75]))

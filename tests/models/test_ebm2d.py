@@ -93,7 +93,7 @@ def test_grid_sampler_has_the_models_moments():
     params = model.check_params(model.default_truth)
     x = np.asarray(model.sample(jax.random.key(0), params, 20_000))
     nodes, h = model._nodes(jnp.float64)
-    log_f = jax.vmap(model._log_unnormalized, (None, 0))(params, nodes)
+    log_f = jax.vmap(model.log_f, (None, 0))(params, nodes)
     w = np.asarray(jax.nn.softmax(log_f))
     nodes = np.asarray(nodes)
     stats = np.concatenate([x, x**2], 1)
@@ -236,8 +236,8 @@ def test_network_energy_on_two_moons_each_method_within_margin_of_exact_mle():
         params = model.check_params(fit.params)
         log_z = model.log_normalizer(params)
         assert abs(float(log_z - fine.log_normalizer(params))) < MARGIN / 10, name
-        heldout[name] = np.asarray(model._log_unnormalized_batch(params, test) - log_z)
-        train_ll[name] = float(jnp.mean(model._log_unnormalized_batch(params, train)) - log_z)
+        heldout[name] = np.asarray(model.log_f_batch(params, test) - log_z)
+        train_ll[name] = float(jnp.mean(model.log_f_batch(params, train)) - log_z)
         moon_mass = np.asarray(model.region_masses(params, two_moons_component, 2))
         given_moon[name] = heldout[name] - np.log(moon_mass[moon_test])
         row = cmp.table.set_index("method").loc[name]

@@ -38,7 +38,7 @@ def test_log_f_differences_are_natural_parameter_differences_times_statistics(na
     base = model.check_params(model.default_truth)
     for i in range(4):
         theta = model.check_params(_prior_draw(model, jax.random.key(10 + i)))
-        lhs = model._log_unnormalized_batch(theta, x) - model._log_unnormalized_batch(base, x)
+        lhs = model.log_f_batch(theta, x) - model.log_f_batch(base, x)
         eta = model.natural_parameters(theta) - model.natural_parameters(base)
         assert eta.shape == (len(model.statistic_names),)
         np.testing.assert_allclose(lhs, stats @ eta, rtol=1e-10, atol=1e-10)

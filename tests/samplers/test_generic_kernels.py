@@ -32,7 +32,7 @@ def test_site_by_site_gibbs_targets_the_ising_model():
 
     def step_for(beta):
         p = {"beta": beta, "h": 0.1}
-        return lambda k, x: gibbs.sweep(k, lambda v: model._log_unnormalized(p, v), x, (-1.0, 1.0))
+        return lambda k, x: gibbs.sweep(k, lambda v: model.log_f(p, v), x, (-1.0, 1.0))
 
     xs = _chains(step_for(0.4), x0, 500, jax.random.key(1))
     stats = np.asarray(jax.vmap(jax.vmap(model.statistics))(xs))
@@ -77,7 +77,7 @@ def test_hmc_targets_the_gaussian_and_rejects_a_wrong_one():
 
     def step_for(p):
         def log_f(v):
-            return model._log_unnormalized(p, v)
+            return model.log_f(p, v)
 
         return lambda k, x: hmc.step(k, log_f, x, 0.25, 7)
 
