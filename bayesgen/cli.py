@@ -6,6 +6,7 @@
     bayesgen compare MODEL [--shape 4x4] [--truth beta=0.3,h=0.05] [--n 500] [--methods a,b]
                            [--seed 0] [--json FILE] [--plot FILE] [--platform cpu|gpu|tpu]
                            [--warmup 1000] [--draws 1000] [--chains 4] [--data two_moons]
+                           [--bootstrap 100]
     bayesgen study MODEL [--shape 4x4] [--truth beta=0.3,h=0.05] [--n 300] [--methods a,b]
                          [--replicates 100] [--level 0.95] [--seed 0] [--json FILE]
                          [--platform cpu|gpu|tpu] [--warmup 500] [--draws 500] [--chains 4]
@@ -294,6 +295,7 @@ def cmd_compare(args) -> int:
         progress=False,
         on_result=_progress,
         uncertainty="none" if many else None,  # no columns to show them in
+        num_bootstrap=args.bootstrap,
     )
     t = cmp.table
     shown = [] if many else cmp.parameters  # one decision: the footnote below says why
@@ -451,6 +453,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         help="fit a 2-D toy set instead of data simulated from --truth: two_moons, rings or "
         "gaussian_mixture (models on R^2, e.g. ebm2d)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=100,
+        help="refits of the parametric bootstrap where a method's standard errors are the "
+        "bootstrap (contrastive divergence, one lattice); default 100",
     )
     p.set_defaults(func=cmd_compare)
     p = sub.add_parser("study", help="interval coverage over simulated replicate datasets")

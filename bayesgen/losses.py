@@ -33,8 +33,19 @@ def negative_log_pseudo_likelihood(model, params, x):
 def ratio_matching(model, params, x):
     """Σ_i (1 - p_θ(x_i | x_{-i}))² = Σ_i g(f_θ(x)/f_θ(x̃⁽ⁱ⁾))², g(u) = 1/(1+u), x̃⁽ⁱ⁾ the
     datum with site i flipped: ratio matching (Hyvärinen 2007), the discrete Fisher
-    divergence of two-valued data in its bounded, squared-ratio form."""
-    return jnp.sum((-jnp.expm1(model.log_conditionals(params, x))) ** 2)
+    divergence of two-valued data in its bounded, squared-ratio form.
+
+    With q > 2 values per site the same sum would not be a proper scoring rule (its
+    expectation is not minimised at the true conditionals), so it is taken in the form
+    that is, and that equals it for q = 2: the Brier score of each site's conditional,
+    ½ Σ_i Σ_v (1{x_i = v} - p_θ(v | x_{-i}))² (Dawid & Musio 2014 on local proper scoring
+    rules); the ratios f(x with x_i = v) / f(x) again carry no Z."""
+    values = model.support.values
+    if len(values) == 2:
+        return jnp.sum((-jnp.expm1(model.log_conditionals(params, x))) ** 2)
+    probs = jnp.exp(model.conditional_log_probs(params, x))  # (sites, q)
+    onehot = x.reshape(-1)[:, None] == jnp.asarray(values, x.dtype)
+    return 0.5 * jnp.sum((onehot - probs) ** 2)
 
 
 def discrete_fisher_divergence(model, params, x):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -182,7 +181,7 @@ class Model(metaclass=_ModelType):
                 "bg.Binary(shape), bg.Categorical(shape, num_values), bg.Reals(shape), ...)"
                 + (f"; got {type(support).__name__}" if support is not None else "")
             )
-        if type(self).log_f is Model.log_f:
+        if not self._defines("log_f"):
             raise ModelError(
                 f"{what} defines no log_f: define log_f(self, params, x), the unnormalised "
                 "log-density of ONE datum x"
@@ -196,33 +195,36 @@ class Model(metaclass=_ModelType):
         _check_log_f_shape(self)
         _warn_unidentified(self)
         if (
-            type(self).log_z is not Model.log_z
-            and self.normalizer is None
-            and "normalizer" not in vars(self)
+            self._defines("log_z") and self.normalizer is None and "normalizer" not in vars(self)
         ):  # a subclass with its own log_z that does not say how it works
             self.normalizer = f"exact: {type(self).__name__}.log_z"
         if (
             self.normalizer is None
-            and type(self).log_z is Model.log_z
+            and not self._defines("log_z")
             and support.finite
             and support.num_states <= ENUMERATION_MAX_STATES
         ):
             self._enumerated = True
             self.normalizer = f"exact: enumeration of {support.num_states} configurations"
-            if type(self).draw is Model.draw:
+            if not self._defines("draw"):
                 self.sampler = f"exact: enumeration of {support.num_states} configurations"
                 self.has_exact_sampler = True
-        if type(self).draw is Model.draw and not self._enumerated and self.has_mcmc_kernel:
+        if not self._defines("draw") and not self._enumerated and self.has_mcmc_kernel:
             self.sampler = (
                 f"approximate: {self.mcmc_kernel}, one chain per datum, "
                 f"{DEFAULT_MCMC_SWEEPS} sweeps"
             )
             self.has_exact_sampler = False
 
+    def _defines(self, hook: str) -> bool:
+        """Whether the model brings its own ``hook`` (``"log_f"``, ``"log_z"``, ``"draw"``)
+        rather than the base's."""
+        return getattr(type(self), hook) is not getattr(Model, hook)
+
     @property
     def has_sampler(self) -> bool:
         """Whether :meth:`sample` can draw data (exactly, or by the data-space kernel)."""
-        return type(self).draw is not Model.draw or self._enumerated or self.has_mcmc_kernel
+        return self._defines("draw") or self._enumerated or self.has_mcmc_kernel
 
     @classmethod
     def from_cli(cls, shape: tuple[int, ...] | None, truth_names=()) -> Model:
@@ -402,13 +404,26 @@ class Model(metaclass=_ModelType):
 
             lf_flip = jax.vmap(flipped)(jnp.arange(flat.size))
             return (lf - jnp.logaddexp(lf, lf_flip)).reshape(x.shape)
-        table = jnp.asarray(values, dtype=flat.dtype)
+        every = self._site_log_f(params, x)
+        return (lf - jax.scipy.special.logsumexp(every, axis=1)).reshape(x.shape)
+
+    def conditional_log_probs(self, params: Params, x: jax.Array) -> jax.Array:
+        """log p_θ(x_i = v | x_{-i}) for every site i and every value v of a finite support,
+        shape ``(sites, len(support.values))``, for ONE datum (Z cancels)."""
+        if self.support.values is None:
+            raise MethodError(f"{type(self).__name__} has no full conditionals (infinite support)")
+        every = self._site_log_f(params, x)
+        return every - jax.scipy.special.logsumexp(every, axis=1, keepdims=True)
+
+    def _site_log_f(self, params: Params, x: jax.Array) -> jax.Array:
+        """log f with each site set to each value in turn, the rest held: ``(sites, q)``."""
+        flat = x.reshape(-1)
+        table = jnp.asarray(self.support.values, dtype=flat.dtype)
 
         def site(i):
             return jax.vmap(lambda v: self.log_f(params, flat.at[i].set(v).reshape(x.shape)))(table)
 
-        every = jax.vmap(site)(jnp.arange(flat.size))  # (sites, q)
-        return (lf - jax.scipy.special.logsumexp(every, axis=1)).reshape(x.shape)
+        return jax.vmap(site)(jnp.arange(flat.size))
 
     # The sites of a dataset grouped into classes on which log p(x_i | x_{-i}) is constant:
     # ``conditional_classes(data) -> (counts, classes)`` and
@@ -730,6 +745,10 @@ class _FunctionModel(Model):
         if sample is not None:
             self.sampler = ("exact" if exact_sample else "approximate") + ": given with the model"
             self.has_exact_sampler = bool(exact_sample)
+
+    def _defines(self, hook: str) -> bool:
+        given = {"log_z": self._log_normalizer_fn, "draw": self._sample_fn}
+        return hook == "log_f" or given.get(hook) is not None
 
     def log_f(self, params, x):
         return self._log_f(params, x)

@@ -477,7 +477,7 @@ def _z_free_loss(model):
         return losses.score_matching
     if losses.discrete_fisher_applies(model):
         return losses.discrete_fisher_divergence
-    if model.support.two_valued:
+    if model.support.finite:
         return losses.negative_log_pseudo_likelihood
     return None
 

@@ -76,7 +76,7 @@ class GeneralizedBayes(PosteriorMethod):
             return "score_matching"
         if losses.discrete_fisher_applies(model):
             return "discrete_fisher"
-        if model.support.two_valued:
+        if model.support.finite:
             return "ratio_matching"
         return None
 
@@ -97,8 +97,10 @@ class GeneralizedBayes(PosteriorMethod):
             )
         if loss not in LOSSES:
             raise unsupported(self, model, f"unknown loss {loss!r}", ", ".join(LOSSES))
-        if loss == "ratio_matching" and not model.support.two_valued:
-            raise unsupported(self, model, "ratio matching needs two-valued data", "loss='auto'")
+        if loss == "ratio_matching" and not model.support.finite:
+            raise unsupported(
+                self, model, "ratio matching needs finitely many values", "loss='auto'"
+            )
         if loss == "score_matching" and not losses.score_matching_applies(model):
             raise unsupported(
                 self, model, "score matching needs real data and a smooth density", "loss='auto'"

@@ -82,9 +82,12 @@ class PseudoPosterior(PosteriorMethod):
 
     def check(self, model) -> None:
         support = model.support
-        if not support.two_valued:
+        if not support.finite:
             raise unsupported(
-                self, model, f"its data are {support.name}, not binary", "generalized_bayes"
+                self,
+                model,
+                f"its data are {support.name}, not a finite set of values",
+                "generalized_bayes",
             )
         if self.adjust and not (model.has_exact_sampler or model.has_mcmc_kernel):
             raise unsupported(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import jax
@@ -304,6 +305,7 @@ def compare(
     progress=None,
     on_result=None,
     uncertainty: str | None = None,
+    num_bootstrap: int = 100,
 ) -> Comparison:
     """Run ``methods`` (aliases or configured objects, from either side; default: every
     applicable one) on the same ``data`` and tabulate how each did.
@@ -322,9 +324,13 @@ def compare(
       uncertainty: passed to :func:`bayesgen.fit` (``"none"`` skips the frequentist
         standard errors: for hundreds of parameters a sandwich or a bootstrap costs minutes,
         and the intervals are NaN); None: each estimator's default.
+      num_bootstrap: refits of the parametric bootstrap, where a method's standard errors
+        are the bootstrap (passed to :func:`bayesgen.fit`).
 
     Raises:
-      MethodError: an unknown method name (methods that do not apply are skipped instead).
+      MethodError: an unknown method name (methods that do not apply are skipped instead,
+        and so is a method that fails on these data, with its error as the reason: the
+        finished rows are kept).
     """
     data = model.validate(data)
     if heldout is not None:
@@ -351,24 +357,38 @@ def compare(
                 on_result(label, None, 0.0)
             continue
         t0 = time.perf_counter()
-        if side == "frequentist":
-            r = freq_driver.fit(
-                model, data, method, key=k, progress=progress, uncertainty=uncertainty
-            )
-            estimate, interval = r.params, r.interval(level)
-        else:
-            r = bayes_driver.sample_posterior(
-                model,
-                data,
-                method,
-                key=k,
-                num_warmup=num_warmup,
-                num_samples=num_samples,
-                num_chains=num_chains,
-                progress=progress,
-            )
-            estimate = r.mean()
-            interval = r.interval(level)
+        try:
+            if side == "frequentist":
+                r = freq_driver.fit(
+                    model,
+                    data,
+                    method,
+                    key=k,
+                    progress=progress,
+                    uncertainty=uncertainty,
+                    num_bootstrap=num_bootstrap,
+                )
+                estimate, interval = r.params, r.interval(level)
+            else:
+                r = bayes_driver.sample_posterior(
+                    model,
+                    data,
+                    method,
+                    key=k,
+                    num_warmup=num_warmup,
+                    num_samples=num_samples,
+                    num_chains=num_chains,
+                    progress=progress,
+                )
+                estimate = r.mean()
+                interval = r.interval(level)
+        except Exception as err:  # one method's failure must not lose the finished rows
+            why = f"failed on these data: {type(err).__name__}: {err}".splitlines()[0]
+            skipped[label] = why
+            warnings.warn(f"compare: {label} {why}; the other methods go on", stacklevel=2)
+            if on_result:
+                on_result(label, None, time.perf_counter() - t0)
+            continue
         wall = time.perf_counter() - t0
         results[label] = r
         if on_result:

@@ -48,7 +48,7 @@ def z_free_start_method(model) -> str | None:
     """The Z-free estimator whose fit starts a likelihood approximation (Monte Carlo MLE):
     pseudo-likelihood for two-valued data, the discrete Fisher divergence for counts, score
     matching for smooth real data; None where none applies."""
-    if model.support.two_valued:
+    if model.support.finite:
         return "pseudo_likelihood"
     if losses.discrete_fisher_applies(model):
         return "discrete_fisher"
@@ -60,7 +60,7 @@ def z_free_start_method(model) -> str | None:
 def z_free_alternatives(model) -> str:
     """The Z-free estimators that do apply to ``model``, in words (for error messages)."""
     support = model.support
-    if support.two_valued:
+    if support.finite:
         return "pseudo_likelihood or ratio_matching"
     if losses.discrete_fisher_applies(model):
         return "discrete_fisher"

@@ -69,11 +69,11 @@ class ConditionalNCE(Estimator):
         if isinstance(model.support, Reals):
             noise = f"a Gaussian step of {self.noise_scale} data sd"
         else:
-            noise = f"{self.flips} flipped site" + ("s" if self.flips > 1 else "")
+            noise = f"{self.flips} changed site" + ("s" if self.flips > 1 else "")
         return f"cancelled: each datum against noise draws made from it ({noise}; conditional NCE)"
 
     def check(self, model) -> None:
-        if not (isinstance(model.support, Reals) or model.support.two_valued):
+        if not (isinstance(model.support, Reals) or model.support.finite):
             raise unsupported(
                 self, model, f"it has no noise kernel for {model.support.name}", "nce"
             )
@@ -95,12 +95,16 @@ class ConditionalNCE(Estimator):
         if isinstance(model.support, Reals):
             eps = jax.random.normal(key, (slots.size, *x.shape), x.dtype)
             return x + self.noise_scale * sd * eps
-        a, b = model.support.values
+        values = model.support.values
+        table = jnp.asarray(values, x.dtype)
         flat = x.reshape(-1)
 
-        def one(k):
-            sites = jax.random.choice(k, flat.size, (self.flips,), replace=False)
-            return flat.at[sites].set(a + b - flat[sites]).reshape(x.shape)
+        def one(k):  # each chosen site to a uniform other value: a symmetric kernel
+            k_site, k_value = jax.random.split(k)
+            sites = jax.random.choice(k_site, flat.size, (self.flips,), replace=False)
+            current = jnp.argmax(flat[sites, None] == table, axis=1)
+            shift = jax.random.randint(k_value, (self.flips,), 1, len(values))
+            return flat.at[sites].set(table[(current + shift) % len(values)]).reshape(x.shape)
 
         return jax.vmap(one)(jax.random.split(key, slots.size))
 

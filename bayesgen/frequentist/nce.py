@@ -79,6 +79,8 @@ class NCE(Estimator):
     def _binary_noise(self, model) -> str:
         if self.noise is not None:
             return self.noise
+        if len(model.support.values) > 2:  # categories: independent sites
+            return "independent"
         return "autoregressive" if len(model.support.event_shape) >= 2 else "independent"
 
     def _order(self, model) -> int:
@@ -102,12 +104,16 @@ class NCE(Estimator):
 
     def check(self, model) -> None:
         support = model.support
-        if not (isinstance(support, Reals | Sphere) or support.two_valued):
+        if not (isinstance(support, Reals | Sphere) or support.finite):
             raise unsupported(
                 self, model, f"it has no noise distribution for {model.support.name}", "exact_mle"
             )
         if self.noise is not None and self.noise not in BINARY_NOISES:
             raise MethodError(f"unknown NCE noise {self.noise!r}; choose one of {BINARY_NOISES}")
+        if self.noise == "autoregressive" and len(support.values) > 2:
+            raise unsupported(
+                self, model, "the autoregressive noise is for two-valued sites", "noise=None"
+            )
         if self.order is not None and (int(self.order) != self.order or self.order < 1):
             raise MethodError(f"order must be a positive integer; got {self.order!r}")
 
@@ -125,7 +131,12 @@ class NCE(Estimator):
                 cov.shape[0], dtype=cov.dtype
             )
             return mean, jnp.linalg.cholesky(cov)
-        b = model.support.values[1]
+        values = model.support.values
+        if len(values) > 2:  # each site's category frequencies, floored at P_MIN / q
+            table = jnp.asarray(values, flat.dtype)
+            freq = jnp.mean(flat[:, :, None] == table, axis=0) + P_MIN / len(values)
+            return (jnp.log(freq / freq.sum(axis=1, keepdims=True)),)
+        b = values[1]
         if self._binary_noise(model) == "autoregressive":
             spins = jnp.where(flat == b, 1.0, -1.0).astype(flat.dtype)
             return (_autoregressive_fit(spins, self._order(model)),)
@@ -140,6 +151,11 @@ class NCE(Estimator):
             mean, chol = state
             z = jax.random.normal(key, (self.num_noise, mean.size), mean.dtype)
             return (mean + z @ chol.T).reshape(self.num_noise, *shape)
+        if len(model.support.values) > 2:
+            (log_p,) = state
+            table = jnp.asarray(model.support.values, log_p.dtype)
+            idx = jax.random.categorical(key, log_p, shape=(self.num_noise, log_p.shape[0]))
+            return table[idx].reshape(self.num_noise, *shape)
         a, b = model.support.values
         if self._binary_noise(model) == "autoregressive":
             (w,) = state
@@ -158,6 +174,10 @@ class NCE(Estimator):
             z = jax.scipy.linalg.solve_triangular(chol, flat - mean, lower=True)
             log_det = jnp.sum(jnp.log(jnp.diag(chol)))
             return -0.5 * jnp.sum(z**2) - log_det - 0.5 * flat.size * jnp.log(2 * jnp.pi)
+        if len(model.support.values) > 2:
+            (log_p,) = state
+            table = jnp.asarray(model.support.values, flat.dtype)
+            return jnp.sum(jnp.where(flat[:, None] == table, log_p, 0.0))
         b = model.support.values[1]
         if self._binary_noise(model) == "autoregressive":
             (w,) = state

@@ -21,18 +21,18 @@ from bayesgen.frequentist.base import Estimator, unsupported, z_free_alternative
 
 @dataclass(frozen=True)
 class PseudoLikelihood(Estimator):
-    """Maximum pseudo-likelihood for data on a two-valued support."""
+    """Maximum pseudo-likelihood for data on a finite support (spins, bits, categories)."""
 
     name = "pseudo_likelihood"
     normalizer = "avoided: full conditionals only"
 
     def check(self, model) -> None:
         support = model.support
-        if not support.two_valued:
+        if not support.finite:
             raise unsupported(
                 self,
                 model,
-                f"its data are {support.name}, not binary",
+                f"its data are {support.name}, not a finite set of values",
                 z_free_alternatives(model),
             )
 

@@ -21,7 +21,8 @@ from bayesgen.frequentist.pseudo_likelihood import PseudoLikelihood
 
 @dataclass(frozen=True)
 class RatioMatching(PseudoLikelihood):
-    """Ratio matching for data on a two-valued support."""
+    """Ratio matching for data on a finite support (its Brier-score form for more than two
+    values: see :func:`bayesgen.losses.ratio_matching`)."""
 
     name = "ratio_matching"
     normalizer = "avoided: ratios of f between neighbouring configurations"
