@@ -37,6 +37,7 @@ import numpy as np
 from numpyro.distributions import Distribution, constraints
 from numpyro.distributions.transforms import biject_to
 
+from bayesgen import _compiled
 from bayesgen.errors import (
     DataError,
     IntractableNormalizerError,
@@ -488,6 +489,15 @@ class Model(metaclass=_ModelType):
             raise ParameterError(f"{self!r}.sample: {err}") from None
         return self.draw(key, params, int(n), **options)
 
+    def sample_datasets(self, keys: jax.Array, params, n: int, *, per_key: bool = False):
+        """One dataset of ``n`` data per key, shape ``(len(keys), n, *event_shape)``, from
+        the model at ``params`` (or at ``params[i]`` for key ``i`` when ``per_key``): the
+        parametric bootstrap's and the replicate studies' data, in one compiled vmap (kept
+        on the model, so a second call with the same sizes does not recompile)."""
+        if not isinstance(n, int | np.integer) or n < 1:
+            raise ParameterError(f"n must be a positive integer; got {n!r}")
+        return _compiled.jit(self, _sample_datasets, self, int(n), bool(per_key))(params, keys)
+
     # -- data-space MCMC (contrastive divergence, MCMC-MLE, approximate exchange) --------
     @property
     def has_mcmc_kernel(self) -> bool:
@@ -820,6 +830,10 @@ def model(
     if isinstance(params, ParamSpec) or not isinstance(params, Sequence):
         raise ModelError("bg.model: params must be a list of bg.ParamSpec(...)")
     return _FunctionModel(log_f, params, support, str(name), log_normalizer, sample, exact_sample)
+
+
+def _sample_datasets(model, n, per_key, params, keys):
+    return jax.vmap(lambda k, p: model.sample(k, p, n), (0, 0 if per_key else None))(keys, params)
 
 
 def _sweep_chains(key, xs, num_sweeps: int, one_sweep):

@@ -101,7 +101,6 @@ def main() -> None:
     import bayesgen as bg
     from bayesgen._io import atomic_write_json
     from bayesgen.evaluation.compare import _side, applicable_methods
-    from bayesgen.frequentist import driver
 
     draws = 500 if args.full else 300
     chains = 4
@@ -123,11 +122,11 @@ def main() -> None:
         truth = model.check_params(truth)
         true_vec = _components(model, truth)[0]
         # dataset 0 compiles; 1..reps are timed, each new data of the same shape
-        datasets = driver._simulate(
-            model, truth, n, jax.random.split(jax.random.key(7), args.reps + 1)
+        datasets = model.sample_datasets(
+            jax.random.split(jax.random.key(7), args.reps + 1), truth, n
         )
         # the frequentist replicates, simulated once per model (Gibbs on 16 x 16: minutes)
-        study = driver._simulate(model, truth, n, jax.random.split(jax.random.key(8), replicates))
+        study = model.sample_datasets(jax.random.split(jax.random.key(8), replicates), truth, n)
         rows = results[-1]["rows"]
         for method in applicable_methods(model):
             side, t_method = _side(method), time.perf_counter()

@@ -64,7 +64,7 @@ def main() -> None:
     ]
     rows = []
     for method, one, study, sizes, loop_len in cases:
-        pool = driver._simulate(model, truth, n, jax.random.split(jax.random.key(1), max(sizes)))
+        pool = model.sample_datasets(jax.random.split(jax.random.key(1), max(sizes)), truth, n)
         one(method, pool[0], jax.random.key(0))  # compiles
         calls = [_wall(one, method, pool[i], jax.random.key(i)) for i in range(loop_len)]
         per_call = statistics.fmean(calls)

@@ -15,7 +15,6 @@ calibration).
 
 from __future__ import annotations
 
-import collections
 import functools
 import sys
 import time
@@ -25,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesgen._compiled import jit as compiled_jit
+from bayesgen._compiled import owned
 from bayesgen._keys import replicate_keys
 from bayesgen._xla import RUN_ONCE
 from bayesgen.bayesian.base import PosteriorMethod
@@ -259,10 +260,10 @@ def posterior_checks(diag: dict, chains: int, sds: dict) -> dict:
     return checks_by_name(out)
 
 
-@functools.cache
 def _kernel(method, model):
-    """One kernel object per (method, model), so compiled code is shared across calls."""
-    return method.kernel(model)
+    """One kernel object per (method, model), kept on the model, so compiled code is shared
+    across calls and freed with the model."""
+    return owned(model, ("kernel", method), lambda: method.kernel(model))
 
 
 def _init_chains(kernel, keys, num_warmup, data, extras):
@@ -274,9 +275,15 @@ def _init_chains(kernel, keys, num_warmup, data, extras):
     return jax.vmap(lambda k: kernel.init(k, num_warmup, None, (data,), extras))(keys)
 
 
-# Compiled once per (kernel, warm-up length, argument shapes): NumPyro's init is many small
-# operations (finding a valid start, a reasonable step size), slow when run eagerly.
-_init_chains_jit = jax.jit(_init_chains, static_argnums=(0, 2), compiler_options=RUN_ONCE)
+def _init_from(kernel, num_warmup, keys, data, extras):
+    return _init_chains(kernel, keys, num_warmup, data, extras)
+
+
+def _init_chains_compiled(model, kernel, num_warmup):
+    """:func:`_init_chains` compiled once per (kernel, warm-up length, argument shapes), kept
+    on the model: NumPyro's init is many small operations (finding a valid start, a
+    reasonable step size), slow when run eagerly."""
+    return compiled_jit(model, _init_from, kernel, num_warmup, compiler_options=RUN_ONCE)
 
 
 def _run(kernel, fields, num_warmup, num_samples, state, data, extras):
@@ -307,26 +314,26 @@ def _run(kernel, fields, num_warmup, num_samples, state, data, extras):
     return jax.lax.fori_loop(0, num_warmup + num_samples, step, (state, draws))
 
 
-_run_jit = jax.jit(_run, static_argnums=(0, 1, 2, 3))
-_COMPILED: collections.OrderedDict = collections.OrderedDict()  # signature -> executable
-_COMPILED_MAX = 32  # least recently used executables beyond this are dropped
+def _postprocess(kernel, zs, data, extras):
+    """Every draw mapped to the constrained parameters (and the pointwise log-likelihood),
+    compiled: run eagerly, its scans would keep the model in JAX's dispatch caches."""
+    return jax.vmap(jax.vmap(kernel.postprocess_fn((data,), extras)))(zs)
 
 
-def _compiled(jitted, statics, *args):
-    """``jitted`` (:func:`_run` or :func:`_replicates`) compiled for these static settings
-    and argument shapes and dtypes, on first use: a new dataset of the same shape reuses
-    it, and neither lowering nor compilation is repeated."""
+def _compiled(model, fn, statics, *args):
+    """``fn(*statics, *args)`` (:func:`_run`, :func:`_replicates`, ...) compiled for these
+    static settings and argument shapes and dtypes on first use, and kept on the model: a
+    new dataset of the same shape reuses it, and neither lowering nor compilation is
+    repeated."""
     leaves, tree = jax.tree.flatten(args)
     signature = tuple(
         (jnp.shape(a), jnp.result_type(a), getattr(a, "weak_type", False)) for a in leaves
     )
-    key = (jitted, statics, tree, signature)
-    if key not in _COMPILED:
-        _COMPILED[key] = jitted.lower(*statics, *args).compile()
-        while len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-    _COMPILED.move_to_end(key)
-    return _COMPILED[key]
+    return owned(
+        model,
+        ("executable", fn, statics, tree, signature),
+        lambda: compiled_jit(model, fn, *statics).lower(*args).compile(),
+    )
 
 
 def _prepare_replicates(method, model, num_chains, keys, datasets):
@@ -337,9 +344,6 @@ def _prepare_replicates(method, model, num_chains, keys, datasets):
         return method.prepare(model, data, jax.random.split(key, num_chains + 1)[num_chains])
 
     return jax.vmap(one)(keys, datasets)
-
-
-_prepare_replicates_jit = jax.jit(_prepare_replicates, static_argnums=(0, 1, 2))
 
 
 def _replicates(method, model, num_warmup, num_samples, num_chains, keys, datasets, extras):
@@ -362,7 +366,6 @@ def _replicates(method, model, num_warmup, num_samples, num_chains, keys, datase
     return jax.vmap(one)(keys, datasets, extras)
 
 
-_replicates_jit = jax.jit(_replicates, static_argnums=(0, 1, 2, 3, 4))
 # Replicates are run in groups of equal run length (see PosteriorMethod.run_length) when
 # that costs at most this share of running them together at the longest one's length.
 GROUPING_GAIN = 0.7
@@ -513,7 +516,7 @@ def sample_replicates(
     statics = (method, model, int(num_warmup), int(num_samples), int(num_chains))
 
     t0 = time.perf_counter()
-    compiled = _compiled(_prepare_replicates_jit, statics[:2] + statics[4:], keys, datasets)
+    compiled = _compiled(model, _prepare_replicates, statics[:2] + statics[4:], keys, datasets)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     extras = jax.block_until_ready(compiled(keys, datasets))
@@ -522,7 +525,7 @@ def sample_replicates(
     for idx in _groups(method, extras, shape[0]):
         args = (keys[idx], datasets[idx], jax.tree.map(lambda v, i=idx: v[i], extras))
         t0 = time.perf_counter()
-        compiled = _compiled(_replicates_jit, statics, *args)
+        compiled = _compiled(model, _replicates, statics, *args)
         compile_s += time.perf_counter() - t0
         t0 = time.perf_counter()
         part = jax.block_until_ready(compiled(*args))
@@ -611,17 +614,16 @@ def sample_posterior(
 
     t0 = time.perf_counter()
     if chain_method == "vectorized":
-        states = [_init_chains_jit(kernel, keys, int(num_warmup), data, extras)]
+        init = _init_chains_compiled(model, kernel, int(num_warmup))
+        states = [init(keys, data, extras)]
     else:
-        states = [
-            _init_chains_jit(kernel, keys[c : c + 1], int(num_warmup), data, extras)
-            for c in range(num_chains)
-        ]
+        init = _init_chains_compiled(model, kernel, int(num_warmup))
+        states = [init(keys[c : c + 1], data, extras) for c in range(num_chains)]
     states = jax.block_until_ready(states)
     init_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    compiled = _compiled(_run_jit, statics, states[0], data, extras)
+    compiled = _compiled(model, _run, statics, states[0], data, extras)
     compile_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -636,8 +638,7 @@ def sample_posterior(
     zs, stats = jax.tree.map(
         lambda *a: jnp.swapaxes(jnp.concatenate(a, 1), 0, 1), *[o[1] for o in outputs]
     )
-    post = kernel.postprocess_fn((data,), extras)
-    constrained = jax.vmap(jax.vmap(post))(zs)
+    constrained = dict(compiled_jit(model, _postprocess, kernel)(zs, data, extras))
     log_lik = constrained.pop(LOG_LIKELIHOOD_SITE, None)
     samples = {k: np.asarray(constrained[k]) for k in model.param_names}
     return PosteriorResult(

@@ -31,7 +31,6 @@ stochastic volatility models via adaptive sequential Monte Carlo, Scand. J. Stat
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass
 
@@ -39,6 +38,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from bayesgen._compiled import per_model
 from bayesgen.bayesian import modes
 from bayesgen.errors import IntractableNormalizerError, MethodError, check_counts
 from bayesgen.normalizers.importance import log_mean_weight
@@ -165,7 +165,7 @@ def _systematic(key, log_w):
     return jnp.minimum(jnp.searchsorted(jnp.cumsum(w), u), n - 1)
 
 
-@functools.cache
+@per_model
 def _compiled(model, method, num_particles, num_temperatures, num_mcmc_steps, num_runs):
     def setup(data):
         _, unravel = modes.unconstrained_zeros(model, data.dtype)

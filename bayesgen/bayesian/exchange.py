@@ -78,7 +78,6 @@ Metropolis algorithm, Bernoulli 7.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -89,6 +88,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.util import is_prng_key
 
 from bayesgen import losses
+from bayesgen._compiled import per_model
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
 from bayesgen.bayesian.modes import constrain, log_prior_unconstrained
@@ -482,7 +482,7 @@ def _z_free_loss(model):
     return None
 
 
-@functools.cache
+@per_model
 def _z_free_start(model):
     """A jitted ``data -> {"start", "start_cov"}``: a Z-free estimate and its sandwich
     covariance, in unconstrained coordinates."""

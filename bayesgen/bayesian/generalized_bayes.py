@@ -29,7 +29,6 @@ for discrete intractable likelihood, JASA.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import jax
@@ -38,6 +37,7 @@ import numpyro
 from numpyro.infer import NUTS as _NumPyroNUTS
 
 from bayesgen import losses
+from bayesgen._compiled import per_model
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
 
@@ -157,7 +157,7 @@ class GeneralizedBayes(PosteriorMethod):
         return ("accept_prob", "diverging", "num_steps", "potential_energy")
 
 
-@functools.cache
+@per_model
 def _calibration(model, loss_name):
     """A jitted ``data -> {"weight", "minimizer"}`` for (model, loss)."""
     loss = LOSSES[loss_name]

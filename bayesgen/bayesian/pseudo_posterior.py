@@ -30,7 +30,6 @@ Networks 50.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import jax
@@ -40,6 +39,7 @@ from jax.flatten_util import ravel_pytree
 from numpyro.infer import NUTS as _NumPyroNUTS
 
 from bayesgen import losses
+from bayesgen._compiled import per_model
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
 
@@ -143,7 +143,7 @@ class _AdjustedNUTS(_NumPyroNUTS):
         return adjusted
 
 
-@functools.cache
+@per_model
 def _adjustment(model, method: PseudoPosterior):
     """A jitted ``(data, key) -> {"pseudo_mode", "posterior_mode", "adjustment"}``."""
 

@@ -26,12 +26,12 @@ discrete distributions via Stein discrepancy, ICML.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
 import jax.numpy as jnp
 
+from bayesgen._compiled import per_model
 from bayesgen.errors import MethodError
 from bayesgen.support import Reals
 
@@ -86,7 +86,7 @@ def stein_kernel(model, params):
     return kappa
 
 
-@functools.cache
+@per_model
 def _compiled(model):
     @jax.jit
     def ksd(params, data):

@@ -30,7 +30,6 @@ from bayesgen._io import JsonReport, atomic_save_figure
 from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.errors import MethodError, check_counts
 from bayesgen.evaluation.compare import _flat_columns, _records, _symmetric
-from bayesgen.frequentist import driver as freq_driver
 
 __all__ = ["SBC", "SBC_SCHEMA", "sbc"]
 
@@ -167,7 +166,7 @@ def sbc(
         for j, (name, d) in enumerate(model.prior.items())
     }
     keys = jax.random.split(k_data, replicates)
-    datasets = freq_driver._simulate(model, truths, int(n), keys, per_key=True)
+    datasets = model.sample_datasets(keys, truths, int(n), per_key=True)
 
     t0 = time.perf_counter()
     reps = bayes_driver.sample_replicates(

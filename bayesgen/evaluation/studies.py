@@ -123,7 +123,7 @@ def coverage_study(
     truth = model.check_params(truth)
     key = jax.random.key(0) if key is None else key
     k_data, k_fit = jax.random.split(key)
-    datasets = freq_driver._simulate(model, truth, int(n), jax.random.split(k_data, replicates))
+    datasets = model.sample_datasets(jax.random.split(k_data, replicates), truth, int(n))
     sym = _symmetric(model)
     truth_flat = _flat(truth, sym)
     config = {

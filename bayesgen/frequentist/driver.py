@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from bayesgen._compiled import jit as compiled_jit
 from bayesgen._keys import replicate_keys
 from bayesgen._xla import RUN_ONCE
 from bayesgen.diagnostics import Check, checks_by_name, stderr_check, verdict, verdicts
@@ -312,10 +313,6 @@ def _run_steps(model, est, opt, length, batch_size, stop_early, carry, done, dat
     return (carry, done), trace
 
 
-_initial_carry_jit = jax.jit(_initial_carry, static_argnums=0)  # optax's init runs eagerly
-_run_steps_jit = jax.jit(_run_steps, static_argnums=(0, 1, 2, 3, 4, 5))
-
-
 def _full_gradient_norm(model, est, v, data, key, state):
     g = jax.grad(lambda w: est.loss(model, _merge(model, w), data, key, state))(v)
     return jnp.linalg.norm(ravel_pytree(g)[0])
@@ -339,9 +336,6 @@ def _finish(model, est, how, v, data, key, state):
     values = est.diagnostic_values(model, _merge(model, v), data, key, state)
     maximum = _maximum_values(model, est, v, data, key, state, hess) if maximum else {}
     return grad_norm, cov, values, maximum
-
-
-_finish_jit = jax.jit(_finish, static_argnums=(0, 1, 2), compiler_options=RUN_ONCE)  # cheap to run
 
 
 # The objective's rise at ±MAXIMUM_STEP "information standard errors" along a direction is
@@ -571,10 +565,10 @@ def fit(
     n_chunks = min(10, num_steps) if show else 1
     chunk = math.ceil(num_steps / n_chunks)
 
-    loop = (_initial_carry_jit(opt, v0, state0), jnp.zeros((), bool))
+    loop = (compiled_jit(model, _initial_carry, opt)(v0, state0), jnp.zeros((), bool))
     statics = (model, est, opt, chunk, batch_size, est.stops_early and batch_size is None)
     t0 = time.perf_counter()
-    compiled = _run_steps_jit.lower(*statics, *loop, data, key_fit).compile()
+    compiled = compiled_jit(model, _run_steps, *statics).lower(*loop, data, key_fit).compile()
     compile_s = time.perf_counter() - t0
     traces = []
     t0 = time.perf_counter()
@@ -598,7 +592,8 @@ def fit(
         print(file=sys.stderr)
     params, nuisance = constrain(model, v[0]), v[1]
     loss_trace = np.concatenate([np.asarray(t) for t in traces])[: int(steps_taken)]
-    grad_norm, cov, values, maximum = _finish_jit(model, est, uncertainty, v, data, key_fit, state)
+    finish = compiled_jit(model, _finish, model, est, uncertainty, compiler_options=RUN_ONCE)
+    grad_norm, cov, values, maximum = finish(v, data, key_fit, state)
     failed_step = int(failed) if int(failed) >= 0 else None
 
     if cov is not None:
@@ -615,8 +610,9 @@ def fit(
                 "sampler; give the model one (bg.model(..., sample=...), or a data-space "
                 "kernel), or use uncertainty='sandwich' (many data) or 'none'"
             )
-        datasets = _simulate(model, params, data.shape[0], keys)
-        flat, boot_failed = _refits_jit(model, est, opt, num_steps, batch_size, v0, datasets, keys)
+        datasets = model.sample_datasets(keys, params, data.shape[0])
+        refits = compiled_jit(model, _refits, model, est, opt, num_steps, batch_size)
+        flat, boot_failed = refits(v0, datasets, keys)
         cov_full, used = bootstrap_covariance(np.asarray(flat), np.asarray(boot_failed))
         described = (
             f"parametric bootstrap ({used} of {int(num_bootstrap)} refits; data by "
@@ -731,7 +727,8 @@ def fit_replicates(
         starts = fit_replicates(model, datasets, start, key=keys).params
         v0 = (jax.vmap(lambda p: unconstrain(model, p))(starts), jax.tree.map(tile, nuisance0))
     try:
-        out = _fit_many(model, est, opt, num_steps, batch_size, boot, v0, datasets, keys)
+        fit_many = compiled_jit(model, _fit_many, model, est, opt, num_steps, batch_size, boot)
+        out = fit_many(v0, datasets, keys)
     except NotImplementedError:
         if not boot:
             raise
@@ -832,18 +829,7 @@ def _refits(model, est, opt, num_steps, batch_size, v0, datasets, keys):
     return jax.vmap(refit)(datasets, keys)
 
 
-_refits_jit = jax.jit(_refits, static_argnums=(0, 1, 2, 3, 4))
-
-
-@jax.jit(static_argnums=(0, 1, 2, 3, 4, 5))
 def _fit_many(model, est, opt, num_steps, batch_size, num_bootstrap, v0, datasets, keys):
     return jax.vmap(_fit_one, (None, None, None, None, None, None, 0, 0, 0))(
         model, est, opt, num_steps, batch_size, num_bootstrap, v0, datasets, keys
     )
-
-
-@jax.jit(static_argnums=(0, 2), static_argnames=("per_key",))
-def _simulate(model, params, n, keys, *, per_key=False):
-    """One dataset of ``n`` data per key from the model at ``params`` (the bootstrap's,
-    the replicate studies'), or at ``params[i]`` for key ``i`` when ``per_key``."""
-    return jax.vmap(lambda k, p: model.sample(k, p, n), (0, 0 if per_key else None))(keys, params)

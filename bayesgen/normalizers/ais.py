@@ -18,12 +18,12 @@ Reference: R. M. Neal (2001), Annealed importance sampling, Statistics and Compu
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
 import jax.numpy as jnp
 
+from bayesgen._compiled import per_model
 from bayesgen.errors import MethodError
 from bayesgen.normalizers.importance import log_mean_weight
 
@@ -63,7 +63,7 @@ def ais_log_normalizer(
     return run(params, key)
 
 
-@functools.cache
+@per_model
 def _compiled(model, num_particles, num_temperatures, num_sweeps):
     a, b = model.support.values
     shape = model.support.event_shape

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bayesgen as bg
-from bayesgen.bayesian import driver
+from bayesgen._compiled import cached
 
 MODEL = bg.models.Ising((4, 4))
 TRUTH = {"beta": 0.3, "h": 0.05}
@@ -191,9 +191,9 @@ def test_exchange_runs_sequentially_and_does_not_recompile(data):
     other = MODEL.sample(jax.random.key(9), TRUTH, 500)
     kw = {"num_warmup": 50, "num_samples": 50, "num_chains": 2, "chain_method": "sequential"}
     bg.sample_posterior(MODEL, data, "exchange", **kw)
-    size = len(driver._COMPILED)
+    size = len(cached(MODEL))
     result = bg.sample_posterior(MODEL, other, "exchange", **kw)
-    assert len(driver._COMPILED) == size  # same shapes: the compiled loop is reused
+    assert len(cached(MODEL)) == size  # same shapes: the compiled loop is reused
     assert result.timing["compile_s"] < 0.5
     assert result.samples["beta"].shape == (2, 50)
 
