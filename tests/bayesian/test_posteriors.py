@@ -210,9 +210,9 @@ def test_bad_requests_are_package_errors(data):
     with pytest.raises(bg.DataError):
         bg.sample_posterior(MODEL, np.zeros((3, 4, 4)), "nuts")
     gaussian = bg.models.Gaussian(2)
-    with pytest.raises(bg.MethodError, match=r"pseudo_posterior.*not binary"):
+    with pytest.raises(bg.MethodError, match=r"pseudo_posterior.*not a finite set of values"):
         bg.sample_posterior(gaussian, np.zeros((5, 2)), "pseudo_posterior")
-    with pytest.raises(bg.MethodError, match="ratio matching needs two-valued data"):
+    with pytest.raises(bg.MethodError, match="ratio matching needs finitely many values"):
         bg.sample_posterior(
             gaussian, np.zeros((5, 2)), bg.bayesian.GeneralizedBayes("ratio_matching")
         )
