@@ -6,7 +6,7 @@ log Z need it, so enable it at your entry point with
 ``jax.config.update("jax_enable_x64", True)``, as the CLI and the tests do.
 """
 
-from bayesgen import bayesian, evaluation, frequentist, models, normalizers, samplers
+from bayesgen import bayesian, evaluation, frequentist, models, normalizers, samplers, tables
 from bayesgen.bayesian import EvidenceResult, PosteriorResult, log_evidence, sample_posterior
 from bayesgen.errors import (
     BayesgenError,
@@ -56,4 +56,5 @@ __all__ = [
     "sample_posterior",
     "samplers",
     "sbc",
+    "tables",
 ]

@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from bayesgen.tables import flat
+
 __all__ = ["ZERO_SE", "Check", "checks_by_name", "stderr_check", "verdict", "verdicts"]
 
 ZERO_SE = float(np.sqrt(np.finfo(np.float64).eps))
@@ -57,14 +59,6 @@ def verdicts(checks: Iterable[Mapping[str, Check]]) -> tuple[np.ndarray, list[st
     return np.array([ok for ok, _ in pairs], bool), [why for _, why in pairs]
 
 
-def _flat(values: Mapping[str, np.ndarray]) -> dict[str, float]:
-    return {
-        f"{k}[{','.join(map(str, i))}]" if i else k: float(np.asarray(v)[i])
-        for k, v in values.items()
-        for i in np.ndindex(np.shape(v))
-    }
-
-
 def stderr_check(
     stderr: Mapping[str, np.ndarray], how: str, n: int, params: Mapping | None = None
 ) -> Check:
@@ -72,16 +66,16 @@ def stderr_check(
     magnitude where given): a zero (a sandwich over one datum, a Monte Carlo error without
     the data's, bootstrap refits that all land on one point) or a NaN makes a zero-width or
     missing interval."""
-    flat = _flat(stderr)
-    estimates = _flat(params) if params is not None else {}
+    flat_se = flat(stderr)
+    estimates = flat(params) if params is not None else {}
     # Zero up to rounding: a standard error below sqrt(eps) of the estimate's scale (1.5e-8
     # in float64) is a zero-width interval, whatever its last bits say.
     bad = {
         k: v
-        for k, v in flat.items()
+        for k, v in flat_se.items()
         if not (math.isfinite(v) and v > ZERO_SE * max(1.0, abs(estimates.get(k, 0.0))))
     }
-    smallest = min(flat.values(), default=math.nan)
+    smallest = min(flat_se.values(), default=math.nan)
     if not bad:
         return Check("stderr", True, smallest, f"standard errors from the {how}, all > 0")
     shown = ", ".join(f"{k} = {v:.3g}" for k, v in list(bad.items())[:3])

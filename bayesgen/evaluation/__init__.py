@@ -1,6 +1,12 @@
 """The evaluation layer: methods from both sides on the same data, side by side."""
 
-from bayesgen.evaluation.compare import JSON_SCHEMA, Comparison, applicable_methods, compare
+from bayesgen.evaluation.compare import (
+    JSON_SCHEMA,
+    Comparison,
+    applicable_methods,
+    compare,
+    resolve,
+)
 from bayesgen.evaluation.ksd import kernel_stein_discrepancy, stein_kernel
 from bayesgen.evaluation.sbc import SBC, SBC_SCHEMA, sbc
 from bayesgen.evaluation.studies import COVERAGE_SCHEMA, CoverageStudy, coverage_study
@@ -16,6 +22,7 @@ __all__ = [
     "compare",
     "coverage_study",
     "kernel_stein_discrepancy",
+    "resolve",
     "sbc",
     "stein_kernel",
 ]

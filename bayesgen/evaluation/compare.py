@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 import pandas as pd
-from numpyro.distributions import constraints
 
 from bayesgen._io import JsonReport, atomic_save_figure
 from bayesgen.bayesian import driver as bayes_driver
@@ -37,8 +36,9 @@ from bayesgen.frequentist import driver as freq_driver
 from bayesgen.frequentist.base import Estimator
 from bayesgen.normalizers.ais import ais_log_normalizer
 from bayesgen.support import Reals
+from bayesgen.tables import flat, records, symmetric_params
 
-__all__ = ["JSON_SCHEMA", "Comparison", "applicable_methods", "compare"]
+__all__ = ["JSON_SCHEMA", "Comparison", "applicable_methods", "compare", "resolve"]
 
 JSON_SCHEMA = "bayesgen.comparison/1"
 
@@ -56,7 +56,9 @@ def _side(method) -> str:
     raise MethodError(f"unknown method {method!r}; available: {', '.join(known)}")
 
 
-def _resolve(method):
+def resolve(method):
+    """``(side, method object)`` of a method of either side: a string alias of
+    ``bg.frequentist`` or ``bg.bayesian``, or a configured method object."""
     side = _side(method)
     obj = (freq_driver if side == "frequentist" else bayes_driver).resolve(method)
     return side, obj
@@ -71,43 +73,11 @@ def applicable_methods(model) -> list:
     out = []
     for method in candidates:
         try:
-            _resolve(method)[1].check(model)
+            resolve(method)[1].check(model)
         except (MethodError, IntractableNormalizerError):
             continue
         out.append(method)
     return out
-
-
-def _flat_columns(params: dict, symmetric=(), batch_ndim: int = 0) -> dict:
-    """``{"beta": ..., "mu[0]": ...}``: every scalar of every parameter (the upper triangle
-    of the symmetric matrices named in ``symmetric``), each an array of the leading
-    ``batch_ndim`` axes (replicates, say)."""
-    out = {}
-    for name, value in params.items():
-        arr = np.asarray(value, dtype=float)
-        for idx in np.ndindex(arr.shape[batch_ndim:]):
-            if name in symmetric and idx[-2] > idx[-1]:
-                continue
-            label = f"{name}[{','.join(map(str, idx))}]" if idx else name
-            out[label] = arr[(Ellipsis, *idx)] if idx else arr
-    return out
-
-
-def _flat(params: dict, symmetric=()) -> dict:
-    """:func:`_flat_columns` of one set of parameters, as floats."""
-    return {k: float(v) for k, v in _flat_columns(params, symmetric).items()}
-
-
-def _records(table: pd.DataFrame) -> list:
-    """The rows of ``table`` as dicts, NaN as None (JSON null)."""
-    return [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        for row in table.to_dict(orient="records")
-    ]
-
-
-def _symmetric(model) -> set:
-    return {s.name for s in model.params_spec if s.constraint is constraints.positive_definite}
 
 
 @dataclass
@@ -155,7 +125,7 @@ class Comparison(JsonReport):
 
     def to_dict(self) -> dict:
         """The JSON document of :meth:`to_json` (schema ``bayesgen.comparison/1``)."""
-        rows = _records(self.table)
+        rows = records(self.table)
         return {
             "schema": JSON_SCHEMA,
             "model": self.model,
@@ -339,9 +309,9 @@ def compare(
         raise MethodError(f"level must be in (0, 1); got {level}")
     key = jax.random.key(0) if key is None else key
     methods = applicable_methods(model) if methods is None else list(methods)
-    resolved = [(m, *_resolve(m)) for m in methods]  # unknown names fail before any work
-    sym = _symmetric(model)
-    truth_flat = None if truth is None else _flat(model.check_params(truth), sym)
+    resolved = [(m, *resolve(m)) for m in methods]  # unknown names fail before any work
+    sym = symmetric_params(model)
+    truth_flat = None if truth is None else flat(model.check_params(truth), sym)
     rows, results, skipped = [], {}, {}
     names = None
     for i, (_, side, method) in enumerate(resolved):
@@ -393,9 +363,9 @@ def compare(
         results[label] = r
         if on_result:
             on_result(label, r, wall)
-        est = _flat(estimate, sym)
-        lo = _flat({n: v[0] for n, v in interval.items()}, sym)
-        hi = _flat({n: v[1] for n, v in interval.items()}, sym)
+        est = flat(estimate, sym)
+        lo = flat({n: v[0] for n, v in interval.items()}, sym)
+        hi = flat({n: v[1] for n, v in interval.items()}, sym)
         names = list(est)
         row = {"method": label, "side": side, "normalizer": r.normalizer}
         for p in names:

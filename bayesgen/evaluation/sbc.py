@@ -29,7 +29,7 @@ from scipy.stats import chisquare
 from bayesgen._io import JsonReport, atomic_save_figure
 from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.errors import MethodError, check_counts
-from bayesgen.evaluation.compare import _flat_columns, _records, _symmetric
+from bayesgen.tables import flat_columns, records, symmetric_params
 
 __all__ = ["SBC", "SBC_SCHEMA", "sbc"]
 
@@ -107,7 +107,7 @@ class SBC(JsonReport):
             "alpha": self.alpha,
             "passed": self.passed,
             "seconds": self.seconds,
-            "rows": _records(self.table),
+            "rows": records(self.table),
             "ranks": {k: v.tolist() for k, v in self.ranks.items()},
         }
 
@@ -180,11 +180,11 @@ def sbc(
     )
     seconds = time.perf_counter() - t0
 
-    sym = _symmetric(model)
+    sym = symmetric_params(model)
     ok = reps.finite  # every finite replicate: an unmixed chain is what SBC is there to catch
-    true_flat = _flat_columns(truths, sym, batch_ndim=1)
+    true_flat = flat_columns(truths, sym, batch_ndim=1)
     pooled = {k: v.reshape(v.shape[0], -1, *v.shape[3:]) for k, v in reps.samples.items()}
-    draws_flat = _flat_columns(pooled, sym, batch_ndim=2)  # (replicates, draws)
+    draws_flat = flat_columns(pooled, sym, batch_ndim=2)  # (replicates, draws)
     keep = np.linspace(0, num_chains * num_samples - 1, num_ranks).round().astype(int)
     ranks, pit, rows = {}, {}, []
     for p, truth in true_flat.items():

@@ -38,8 +38,9 @@ from bayesgen._io import JsonReport, atomic_write_json
 from bayesgen._keys import key_data
 from bayesgen.bayesian import driver as bayes_driver
 from bayesgen.errors import IntractableNormalizerError, MethodError, check_counts
-from bayesgen.evaluation.compare import _flat, _flat_columns, _records, _resolve, _symmetric
+from bayesgen.evaluation.compare import resolve
 from bayesgen.frequentist import driver as freq_driver
+from bayesgen.tables import flat, flat_columns, records, symmetric_params
 
 __all__ = ["COVERAGE_SCHEMA", "CoverageStudy", "coverage_study"]
 
@@ -60,7 +61,7 @@ class CoverageStudy(JsonReport):
     truth: dict
 
     def to_dict(self) -> dict:
-        rows = _records(self.table)
+        rows = records(self.table)
         return {
             "schema": COVERAGE_SCHEMA,
             "model": self.model,
@@ -119,13 +120,13 @@ def coverage_study(
         raise MethodError(f"level must be in (0, 1); got {level}")
     size = int(replicates) if chunk_size is None else chunk_size
     check_counts(chunk_size=(size, 1))
-    resolved = [(m, *_resolve(m)) for m in methods]  # unknown names fail before any work
+    resolved = [(m, *resolve(m)) for m in methods]  # unknown names fail before any work
     truth = model.check_params(truth)
     key = jax.random.key(0) if key is None else key
     k_data, k_fit = jax.random.split(key)
     datasets = model.sample_datasets(jax.random.split(k_data, replicates), truth, int(n))
-    sym = _symmetric(model)
-    truth_flat = _flat(truth, sym)
+    sym = symmetric_params(model)
+    truth_flat = flat(truth, sym)
     config = {
         "model": repr(model),
         "truth": truth_flat,
@@ -232,18 +233,18 @@ def _replicate_values(model, side, method, datasets, keys, sym, level, **setting
             num_chains=settings["num_chains"],
         )
         finite = reps.finite
-        estimates = _flat_columns(reps.mean(), sym, batch_ndim=1)
+        estimates = flat_columns(reps.mean(), sym, batch_ndim=1)
         bounds = reps.interval(level)
-        lows = _flat_columns({p: b[0] for p, b in bounds.items()}, sym, batch_ndim=1)
-        highs = _flat_columns({p: b[1] for p, b in bounds.items()}, sym, batch_ndim=1)
+        lows = flat_columns({p: b[0] for p, b in bounds.items()}, sym, batch_ndim=1)
+        highs = flat_columns({p: b[1] for p, b in bounds.items()}, sym, batch_ndim=1)
         r_hat = np.asarray(reps.r_hat, float)
     else:
         reps = freq_driver.fit_replicates(
             model, datasets, method, key=keys, num_bootstrap=settings["num_bootstrap"]
         )
         finite = np.asarray(reps.failed_step) < 0
-        estimates = _flat_columns(reps.params, sym, batch_ndim=1)
-        stderrs = _flat_columns(reps.stderr, sym, batch_ndim=1)
+        estimates = flat_columns(reps.params, sym, batch_ndim=1)
+        stderrs = flat_columns(reps.stderr, sym, batch_ndim=1)
         z = NormalDist().inv_cdf(0.5 + level / 2)
         lows = {p: estimates[p] - z * stderrs[p] for p in estimates}
         highs = {p: estimates[p] + z * stderrs[p] for p in estimates}

@@ -44,7 +44,10 @@ def test_rows_skips_and_closed_forms(comparison):
     cmp, data, heldout = comparison
     t = cmp.table.set_index("method")
     assert list(t.index) == ["exact_mle", "score_matching", "nuts"]
-    assert "pseudo_likelihood" in cmp.skipped and "not a finite set" in cmp.skipped["pseudo_likelihood"]
+    assert (
+        "pseudo_likelihood" in cmp.skipped
+        and "not a finite set" in cmp.skipped["pseudo_likelihood"]
+    )
     assert list(t["side"]) == ["frequentist", "frequentist", "bayesian"]
     mean, cov = data.mean(0), np.cov(data.T, bias=True)
     precision = np.linalg.inv(cov)
