@@ -175,7 +175,9 @@ def cmd_simulate(args) -> int:
     from bayesgen._io import atomic_write_json
 
     jax, model, truth, truth_text = _model_and_truth(args, 1)
-    device = str(jax.devices()[0])
+    from bayesgen._engine import device_description
+
+    device = device_description()
     print(
         f"bayesgen simulate: {model!r}, {truth_text}, n={args.n}, seed={args.seed} "
         f"({device}, float64)\n"
@@ -279,7 +281,9 @@ def cmd_compare(args) -> int:
     else:
         data = model.sample(jax.random.fold_in(key, 0), truth, args.n)
         heldout = model.sample(jax.random.fold_in(key, 1), truth, args.n)
-    device = str(jax.devices()[0])
+    from bayesgen._engine import device_description
+
+    device = device_description()
     print(f"bayesgen compare: {model!r}, {truth_text}, n={args.n}, seed={args.seed} ({device})")
     many = sum(int(np.prod(p.shape)) for p in model.params_spec) > MAX_SHOWN_PARAMETERS
     cmp = compare(
@@ -362,7 +366,9 @@ def cmd_study(args) -> int:
     from bayesgen.evaluation import applicable_methods, coverage_study
 
     methods = _methods(args.methods, model) or applicable_methods(model)
-    device = str(jax.devices()[0])
+    from bayesgen._engine import device_description
+
+    device = device_description()
     print(
         f"bayesgen study: {model!r}, {truth_text}, n={args.n}, {args.replicates} replicates, "
         f"seed={args.seed} ({device})"

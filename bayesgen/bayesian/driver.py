@@ -16,7 +16,6 @@ calibration).
 from __future__ import annotations
 
 import functools
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from bayesgen._compiled import jit as compiled_jit
 from bayesgen._compiled import owned
+from bayesgen._engine import device_description, progress_bar, show_progress
 from bayesgen._keys import replicate_keys
 from bayesgen._xla import RUN_ONCE
 from bayesgen.bayesian.base import PosteriorMethod
@@ -559,7 +559,7 @@ def sample_replicates(
         method=method.name,
         normalizer=method.describe_normalizer(model),
         timing={"compile_s": compile_s, "run_s": run_s},
-        device=str(jax.devices()[0]),
+        device=device_description(),
     )
 
 
@@ -602,7 +602,7 @@ def sample_posterior(
     key = jax.random.key(0) if key is None else key
     kernel = _kernel(method, model)
     fields = method.stat_fields()
-    show = sys.stderr.isatty() if progress is None else bool(progress)
+    show = show_progress(progress)
     keys = jax.random.split(key, num_chains + 1)  # the last one is the method's prepare key
     keys, k_prepare = keys[:num_chains], keys[num_chains]
     statics = (kernel, fields, int(num_warmup), int(num_samples))
@@ -628,10 +628,10 @@ def sample_posterior(
 
     t0 = time.perf_counter()
     outputs = []
-    for c, state in enumerate(states):
-        if show:
-            print(f"{method.name}: chain batch {c + 1}/{len(states)}", file=sys.stderr)
-        outputs.append(jax.block_until_ready(compiled(state, data, extras)))
+    with progress_bar(num_chains, method.name, show, unit="chain") as bar:
+        for state in states:
+            outputs.append(jax.block_until_ready(compiled(state, data, extras)))
+            bar.update(num_chains // len(states))
     run_s = time.perf_counter() - t0
 
     # Each batch's draws are (draws, chains, ...): join the batches' chains, chains first.
@@ -649,6 +649,6 @@ def sample_posterior(
         method=method.name,
         normalizer=method.describe_normalizer(model),
         timing={"prepare_s": prepare_s, "init_s": init_s, "compile_s": compile_s, "run_s": run_s},
-        device=str(jax.devices()[0]),
+        device=device_description(),
         info={k: np.asarray(v) for k, v in method.describe_info(model, extras).items()},
     )

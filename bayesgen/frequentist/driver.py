@@ -11,7 +11,6 @@ reuses it.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -24,6 +23,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from bayesgen._compiled import jit as compiled_jit
+from bayesgen._engine import compile_timed, device_description, progress_bar, show_progress
 from bayesgen._keys import replicate_keys
 from bayesgen._xla import RUN_ONCE
 from bayesgen.diagnostics import Check, checks_by_name, stderr_check, verdict, verdicts
@@ -561,35 +561,31 @@ def fit(
     key_fit, key_init, key_boot = jax.random.split(key, 3)
     v0 = _initial_point(model, est, init, data)
     state0 = est.init_state(model, _merge(model, v0), data, key_init)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
+    show = show_progress(progress)
     n_chunks = min(10, num_steps) if show else 1
     chunk = math.ceil(num_steps / n_chunks)
 
     loop = (compiled_jit(model, _initial_carry, opt)(v0, state0), jnp.zeros((), bool))
     statics = (model, est, opt, chunk, batch_size, est.stops_early and batch_size is None)
-    t0 = time.perf_counter()
-    compiled = compiled_jit(model, _run_steps, *statics).lower(*loop, data, key_fit).compile()
-    compile_s = time.perf_counter() - t0
+    compiled, compile_s = compile_timed(
+        compiled_jit(model, _run_steps, *statics), *loop, data, key_fit
+    )
     traces = []
     t0 = time.perf_counter()
-    for i in range(n_chunks):
-        loop, trace = compiled(*loop, data, key_fit)
-        traces.append(trace)
-        if show:
-            taken = int(loop[0][3])
-            print(
-                f"\r{est.name}: step {taken}/{chunk * n_chunks} "
-                f"loss {float(trace[taken - 1 - i * chunk]):.6g}",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
-            if bool(loop[1]):
-                break
+    with progress_bar(chunk * n_chunks, est.name, show, unit="step") as bar:
+        for i in range(n_chunks):
+            loop, trace = compiled(*loop, data, key_fit)
+            traces.append(trace)
+            if show:
+                taken = int(loop[0][3])
+                bar.update(taken - bar.n)
+                bar.set_postfix(loss=f"{float(trace[taken - 1 - i * chunk]):.6g}")
+                if bool(loop[1]):  # stopped early: the bar ends where the fit did
+                    bar.total = taken
+                    bar.refresh()
+                    break
     v, _, _, steps_taken, failed, state = jax.block_until_ready(loop[0])
     run_s = time.perf_counter() - t0
-    if show:
-        print(file=sys.stderr)
     params, nuisance = constrain(model, v[0]), v[1]
     loss_trace = np.concatenate([np.asarray(t) for t in traces])[: int(steps_taken)]
     finish = compiled_jit(model, _finish, model, est, uncertainty, compiler_options=RUN_ONCE)
@@ -654,7 +650,7 @@ def fit(
         method=est.name,
         normalizer=est.describe_normalizer(model),
         timing=timing,
-        device=str(jax.devices()[0]),
+        device=device_description(),
         uncertainty=described,
         nuisance={k: np.asarray(x) for k, x in nuisance.items()},
         nuisance_stderr={k: np.asarray(x) for k, x in se_nuisance.items()},
