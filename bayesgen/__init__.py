@@ -18,7 +18,7 @@ from bayesgen.errors import (
 )
 from bayesgen.evaluation import Comparison, compare, coverage_study, sbc
 from bayesgen.frequentist import FitResult, fit
-from bayesgen.model import Model, ParamSpec, model
+from bayesgen.model import Model, Parametrization, ParamSpec, model
 from bayesgen.support import Binary, Categorical, Counts, Reals, Sphere, Spins, Support
 
 __version__ = "0.1.0"
@@ -38,6 +38,7 @@ __all__ = [
     "ModelError",
     "ParamSpec",
     "ParameterError",
+    "Parametrization",
     "PosteriorResult",
     "Reals",
     "Sphere",

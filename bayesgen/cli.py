@@ -355,7 +355,7 @@ def _methods(text: str | None, model) -> list | None:
     ``default_methods`` (the network energy's schedules) is that configured estimator."""
     if not text:
         return None
-    configured = {m.name: m for m in model.default_methods or () if not isinstance(m, str)}
+    configured = {m[0]: m for m in model.default_methods or () if isinstance(m, tuple)}
     return [configured.get(m.strip(), m.strip()) for m in text.split(",") if m.strip()]
 
 

@@ -60,12 +60,18 @@ def verdicts(checks: Iterable[Mapping[str, Check]]) -> tuple[np.ndarray, list[st
 
 
 def stderr_check(
-    stderr: Mapping[str, np.ndarray], how: str, n: int, params: Mapping | None = None
+    stderr: Mapping[str, np.ndarray],
+    how: str,
+    n: int,
+    params: Mapping | None = None,
+    *,
+    bootstrap: bool = False,
 ) -> Check:
     """Every standard error finite and positive (above rounding, relative to ``params``'
     magnitude where given): a zero (a sandwich over one datum, a Monte Carlo error without
     the data's, bootstrap refits that all land on one point) or a NaN makes a zero-width or
-    missing interval."""
+    missing interval. ``how`` says where they came from, in words; ``bootstrap``: they are
+    the spread of refits (whose advice differs: the refits themselves collapsed)."""
     flat_se = flat(stderr)
     estimates = flat(params) if params is not None else {}
     # Zero up to rounding: a standard error below sqrt(eps) of the estimate's scale (1.5e-8
@@ -79,7 +85,7 @@ def stderr_check(
     if not bad:
         return Check("stderr", True, smallest, f"standard errors from the {how}, all > 0")
     shown = ", ".join(f"{k} = {v:.3g}" for k, v in list(bad.items())[:3])
-    if how.startswith("parametric bootstrap"):  # every refit landed on one point
+    if bootstrap:  # every refit landed on one point
         advice = (
             "the data simulated at the estimate all fit to one point (a degenerate or "
             "ordered fit: check the estimate itself)"

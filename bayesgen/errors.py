@@ -57,11 +57,25 @@ def check_counts(**counts: tuple) -> None:
 
 
 def resolve_method(method, base: type, registry: dict, side: str):
-    """A method object from a string alias of ``registry`` or an instance of ``base``."""
+    """A method object from a string alias of ``registry``, an ``(alias, {option: value})``
+    pair (the configured method ``registry[alias](**options)``: how the model zoo names its
+    fits without importing a side), or an instance of ``base``."""
     if isinstance(method, base):
         return method
     if isinstance(method, str) and method in registry:
         return registry[method]()
+    if (
+        isinstance(method, tuple)
+        and len(method) == 2
+        and isinstance(method[0], str)
+        and method[0] in registry
+        and isinstance(method[1], dict)
+    ):
+        alias, options = method
+        try:
+            return registry[alias](**options)
+        except TypeError as e:
+            raise MethodError(f"{side} method {alias!r} does not take these options: {e}") from None
     raise MethodError(f"unknown {side} method {method!r}; available: {', '.join(sorted(registry))}")
 
 

@@ -14,6 +14,8 @@ import jax.numpy as jnp
 from bayesgen.support import Counts, Reals, Sphere
 
 __all__ = [
+    "BY_NAME",
+    "applicable",
     "discrete_fisher_applies",
     "discrete_fisher_divergence",
     "negative_log_pseudo_likelihood",
@@ -22,6 +24,7 @@ __all__ = [
     "score_matching_applies",
     "sphere_score_matching",
     "total",
+    "z_free_start",
 ]
 
 
@@ -154,3 +157,35 @@ def total(loss, model, params, data):
         counts, classes = jax.lax.stop_gradient(model.conditional_classes(data))
         return jnp.sum(counts * term(model.class_log_conditionals(params, classes)))
     return jax.vmap(loss, (None, None, 0))(model, params, data).sum()
+
+
+BY_NAME = {
+    "pseudo_likelihood": negative_log_pseudo_likelihood,
+    "ratio_matching": ratio_matching,
+    "discrete_fisher": discrete_fisher_divergence,
+    "score_matching": score_matching,
+}
+"""The Z-free losses by name (the names of the frequentist estimators that minimise them)."""
+
+
+def applicable(model) -> tuple[str, ...]:
+    """The Z-free losses of :data:`BY_NAME` that fit ``model``'s support, first the one to
+    start from. The one place that decides it, by the support: on finitely many values
+    pseudo-likelihood and ratio matching; on counts the discrete Fisher divergence; on
+    R^d or the sphere with a smooth density, score matching; else none (real data with a
+    kinked density: NCE or denoising score matching, which are not per-datum losses of
+    log f alone)."""
+    if model.support.finite:
+        return ("pseudo_likelihood", "ratio_matching")
+    if discrete_fisher_applies(model):
+        return ("discrete_fisher",)
+    if score_matching_applies(model):
+        return ("score_matching",)
+    return ()
+
+
+def z_free_start(model) -> str | None:
+    """The Z-free loss whose minimiser starts a method that needs a first estimate (Monte
+    Carlo MLE's reference point, the exchange algorithm's chains), or None."""
+    names = applicable(model)
+    return names[0] if names else None

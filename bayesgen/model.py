@@ -57,6 +57,7 @@ __all__ = [
     "ENUMERATION_MAX_STATES",
     "Model",
     "ParamSpec",
+    "Parametrization",
     "bijections",
     "constrain",
     "model",
@@ -138,8 +139,9 @@ class Model(metaclass=_ModelType):
       has_exact_sampler: whether :meth:`sample` draws exactly from p_θ (a declared
         capability: the exchange algorithm's exact auxiliary draw needs it).
       smooth: whether log f is twice differentiable in x (score matching needs it).
-      default_methods: what ``bg.compare`` runs when no methods are named (aliases or
-        configured method objects); None: every method that applies.
+      default_methods: what ``bg.compare`` runs when no methods are named: aliases or
+        ``(alias, {option: value})`` pairs (so that a model configures its fits without
+        importing either side); None: every method that applies.
       plots_densities: ``bayesgen compare --plot`` draws the fitted densities (models on R
         or R² with a quadrature log Z) instead of the estimates.
     """
@@ -248,6 +250,11 @@ class Model(metaclass=_ModelType):
     def prior(self) -> dict[str, Distribution]:
         """``{name: NumPyro distribution}``: the defaults, overridden by :meth:`with_prior`."""
         return {p.name: self._prior_overrides.get(p.name, p.prior) for p in self.params_spec}
+
+    def parametrization(self, onto: str = "constraint") -> Parametrization:
+        """The unconstrained coordinates of the parameters (:class:`Parametrization`):
+        ``onto="constraint"`` for fits, ``"prior"`` (the prior's support) for posteriors."""
+        return Parametrization(self, onto)
 
     def with_prior(self, priors: Mapping[str, Distribution]) -> Model:
         """A copy of the model whose prior uses ``priors`` for the names given.
@@ -848,10 +855,73 @@ def _sweep_chains(key, xs, num_sweeps: int, one_sweep):
     return jax.vmap(run)(xs, jax.random.split(key, xs.shape[0]))
 
 
+class Parametrization:
+    """The coordinates that optimisers and samplers move in, built once from a model and
+    used by both sides: every parameter through a NumPyro bijection ``biject_to`` from
+    unconstrained space onto its domain.
+
+    ``onto="constraint"`` (the frequentist fits) maps onto each parameter's own constraint;
+    ``onto="prior"`` (every Bayesian method) onto its prior's support, the coordinates
+    NumPyro's own kernels use, so that with a prior such as Uniform(0, 1) on a real
+    parameter a draw can never leave the prior's support. Made by
+    :meth:`Model.parametrization`.
+
+    Attributes:
+      transforms: ``{name: bijection from unconstrained space}``.
+      priors: ``{name: NumPyro distribution}``, the model's prior.
+    """
+
+    def __init__(self, model: Model, onto: str = "constraint"):
+        if onto not in ("constraint", "prior"):
+            raise ValueError(f"onto must be 'constraint' or 'prior'; got {onto!r}")
+        self.specs = tuple(model.params_spec)
+        self.priors = model.prior
+        self.domains = {
+            s.name: s.constraint if onto == "constraint" else self.priors[s.name].support
+            for s in self.specs
+        }
+        self.transforms = {k: biject_to(c) for k, c in self.domains.items()}
+
+    def constrain(self, u) -> Params:
+        """Unconstrained values (a dict) to the parameters' own space."""
+        return {k: t(u[k]) for k, t in self.transforms.items()}
+
+    def unconstrain(self, params) -> dict:
+        """Parameters to unconstrained space."""
+        return {k: t.inv(params[k]) for k, t in self.transforms.items()}
+
+    def origin(self, dtype) -> dict:
+        """Where coordinates start when nothing says otherwise: zeros in unconstrained space,
+        or, where a bijection is undefined at zero (a unit vector, v / ‖v‖), the domain's
+        canonical feasible point mapped back."""
+        return {
+            s.name: unconstrained_origin(
+                self.transforms[s.name], self.domains[s.name], s.shape, dtype
+            )
+            for s in self.specs
+        }
+
+    def start(self, dtype, params=None) -> dict:
+        """``params`` in unconstrained space (cast to ``dtype``), else :meth:`origin`."""
+        if params is None:
+            return self.origin(dtype)
+        return self.unconstrain({k: jnp.asarray(params[k], dtype) for k in self.transforms})
+
+    def log_prior(self, u):
+        """log π(θ) + log |dθ/du| at the unconstrained parameters ``u`` (a dict): the prior
+        density of the coordinates themselves."""
+        total = 0.0
+        for name, t in self.transforms.items():
+            theta = t(u[name])
+            total = total + jnp.sum(self.priors[name].log_prob(theta))
+            total = total + jnp.sum(t.log_abs_det_jacobian(u[name], theta))
+        return total
+
+
 def bijections(model: Model) -> dict:
-    """``{name: bijection from unconstrained space}`` (NumPyro ``biject_to``), used by the
-    optimisers of one side and the samplers of the other."""
-    return {s.name: biject_to(s.constraint) for s in model.params_spec}
+    """``{name: bijection from unconstrained space onto the parameter's constraint}``
+    (:class:`Parametrization`'s ``transforms``)."""
+    return Parametrization(model).transforms
 
 
 def unconstrained_origin(transform, constraint, shape, dtype):
@@ -867,12 +937,12 @@ def unconstrained_origin(transform, constraint, shape, dtype):
 
 def constrain(model: Model, u) -> Params:
     """Unconstrained values to the parameters' own space."""
-    return {k: t(u[k]) for k, t in bijections(model).items()}
+    return Parametrization(model).constrain(u)
 
 
 def unconstrain(model: Model, params) -> dict:
     """Parameters to unconstrained space."""
-    return {k: t.inv(params[k]) for k, t in bijections(model).items()}
+    return Parametrization(model).unconstrain(params)
 
 
 def _describe_constraint(c) -> str:

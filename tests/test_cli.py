@@ -10,6 +10,7 @@ import pytest
 
 import bayesgen as bg
 from bayesgen.cli import main
+from bayesgen.evaluation import resolve
 
 
 def run(*args):
@@ -121,7 +122,7 @@ def test_compare_a_network_energy_on_two_moons_draws_its_densities(capsys, tmp_p
     assert "data=two_moons" in out and f"({size} parameters" in out and "nce" in out
     assert plot.stat().st_size > 0
     (row,) = json.loads(report.read_text())["rows"]
-    (nce,) = [m for m in model.default_methods if m.name == "nce"]
+    (nce,) = [resolve(m)[1] for m in model.default_methods if resolve(m)[1].name == "nce"]
     assert row["grad evals"] == nce.num_steps != bg.frequentist.NCE.default_num_steps
 
 

@@ -119,6 +119,9 @@ def test_stderr_check_and_verdict():
     assert ok.passed
     bad = stderr_check({"beta": np.array(0.0), "mu": np.array([np.nan, 0.3])}, "sandwich", 1)
     assert not bad.passed and "beta = 0" in bad.detail and "mu[0] = nan" in bad.detail
+    assert "uncertainty='bootstrap'" in bad.detail  # the fix for a collapsed sandwich
+    collapsed = stderr_check({"beta": np.array(0.0)}, "parametric bootstrap", 9, bootstrap=True)
+    assert "all fit to one point" in collapsed.detail  # not "use the bootstrap" again
     passed, why = verdict({"a": ok, "b": bad})
     assert not passed and why == bad.detail
 

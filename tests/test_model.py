@@ -295,3 +295,32 @@ def test_fitted_models_are_freed_with_their_compiled_code():
         del potts, data
     gc.collect()
     assert [r() for r in refs] == [None, None, None]
+
+
+def test_one_parametrization_serves_both_sides():
+    """``model.parametrization()`` maps onto each parameter's constraint (fits),
+    ``parametrization("prior")`` onto the prior's support (posteriors): with a Uniform(0, 2)
+    prior on a positive parameter the two differ, each round-trips, and the prior density of
+    the unconstrained coordinate (log π + log |Jacobian|) integrates to 1 by quadrature."""
+    spec = bg.ParamSpec("s", (), constraints.positive, dist.Gamma(2.0, 1.0))
+    m = bg.model(
+        lambda p, x: -p["s"] * x**2,
+        params=[spec],
+        support=bg.Reals(
+            (),
+        ),
+    )
+    m = m.with_prior({"s": dist.Uniform(0.0, 2.0)})
+    fits, posts = m.parametrization(), m.parametrization("prior")
+    u = jnp.linspace(-30.0, 30.0, 20001)
+    assert float(jnp.min(fits.constrain({"s": u})["s"])) >= 0.0
+    assert float(jnp.max(fits.constrain({"s": u})["s"])) > 2.0  # the constraint: all of (0, ∞)
+    assert float(jnp.max(posts.constrain({"s": u})["s"])) <= 2.0  # the prior's support
+    for coords in (fits, posts):
+        theta = {"s": jnp.array([0.3, 1.7])}
+        back = coords.constrain(coords.unconstrain(theta))["s"]
+        np.testing.assert_allclose(back, theta["s"], rtol=1e-12)
+    density = jnp.exp(jax.vmap(lambda v: posts.log_prior({"s": v}))(u))
+    assert abs(float(jnp.trapezoid(density, u)) - 1.0) < 1e-6
+    origin = posts.origin(jnp.float64)["s"]
+    assert float(origin) == 0.0 and float(posts.constrain({"s": origin})["s"]) == 1.0

@@ -472,14 +472,10 @@ class ExchangeKernel(MCMCKernel):
 
 
 def _z_free_loss(model):
-    """The Z-free loss whose minimiser starts the chains, or None for this model."""
-    if losses.score_matching_applies(model):
-        return losses.score_matching
-    if losses.discrete_fisher_applies(model):
-        return losses.discrete_fisher_divergence
-    if model.support.finite:
-        return losses.negative_log_pseudo_likelihood
-    return None
+    """The Z-free loss whose minimiser starts the chains (:func:`bayesgen.losses.z_free_start`),
+    or None for this model."""
+    name = losses.z_free_start(model)
+    return None if name is None else losses.BY_NAME[name]
 
 
 @per_model

@@ -41,11 +41,10 @@ from bayesgen._compiled import per_model
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
 
-LOSSES = {
-    "ratio_matching": losses.ratio_matching,
-    "discrete_fisher": losses.discrete_fisher_divergence,
-    "score_matching": losses.score_matching,
-}
+# Per-datum scoring rules: pseudo-likelihood is not one (its terms are conditionals of a
+# whole datum, fine as a loss but not the proper scoring rule that the weight calibration
+# of Lyddon et al. assumes), so on finitely many values the auto choice is ratio matching.
+LOSSES = {k: losses.BY_NAME[k] for k in ("ratio_matching", "discrete_fisher", "score_matching")}
 
 
 @dataclass(frozen=True)
@@ -72,13 +71,8 @@ class GeneralizedBayes(PosteriorMethod):
         none does)."""
         if self.loss != "auto":
             return self.loss
-        if losses.score_matching_applies(model):
-            return "score_matching"
-        if losses.discrete_fisher_applies(model):
-            return "discrete_fisher"
-        if model.support.finite:
-            return "ratio_matching"
-        return None
+        fitting = [name for name in losses.applicable(model) if name in LOSSES]
+        return fitting[0] if fitting else None
 
     def describe_normalizer(self, model) -> str:
         how = "fixed" if self.weight is not None else "calibrated (Lyddon et al. 2019)"

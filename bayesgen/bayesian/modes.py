@@ -11,9 +11,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
-from numpyro.distributions.transforms import biject_to
-
-from bayesgen.model import unconstrained_origin
 
 __all__ = [
     "bijections",
@@ -31,39 +28,25 @@ __all__ = [
 def bijections(model) -> dict:
     """``{name: bijection from unconstrained space onto the PRIOR's support}``: the
     coordinates NumPyro's own kernels use (``numpyro.sample`` transforms by the prior's
-    support), so every Bayesian method shares them; with a prior such as Uniform(0, 1) on a
-    real parameter, draws can never leave the prior's support."""
-    return {s.name: biject_to(model.prior[s.name].support) for s in model.params_spec}
+    support), so every Bayesian method shares them (``model.parametrization("prior")``)."""
+    return model.parametrization("prior").transforms
 
 
 def constrain(model, z: dict) -> dict:
     """Unconstrained values (a dict) to the parameters."""
-    return {k: t(z[k]) for k, t in bijections(model).items()}
+    return model.parametrization("prior").constrain(z)
 
 
 def unconstrained_zeros(model, dtype):
     """``(z0, unravel)``: the model's ``initial_params()`` in unconstrained coordinates, or
     else their origin (zeros, or, for a unit vector, a point on the sphere;
-    :func:`bayesgen.model.unconstrained_origin`), and the unraveller."""
-    start = model.initial_params()
-    if start is not None:
-        z = {k: t.inv(jnp.asarray(start[k], dtype)) for k, t in bijections(model).items()}
-        return ravel_pytree(z)
-    z = {
-        s.name: unconstrained_origin(t, model.prior[s.name].support, s.shape, dtype)
-        for s, t in zip(model.params_spec, bijections(model).values(), strict=True)
-    }
-    return ravel_pytree(z)
+    :meth:`bayesgen.model.Parametrization.origin`), and the unraveller."""
+    return ravel_pytree(model.parametrization("prior").start(dtype, model.initial_params()))
 
 
 def log_prior_unconstrained(model, z: dict):
     """log π(θ) + log |dθ/dz| at the unconstrained parameters ``z`` (a dict)."""
-    total = 0.0
-    for name, t in bijections(model).items():
-        theta = t(z[name])
-        total = total + jnp.sum(model.prior[name].log_prob(theta))
-        total = total + jnp.sum(t.log_abs_det_jacobian(z[name], theta))
-    return total
+    return model.parametrization("prior").log_prior(z)
 
 
 def flat_log_prior(model, unravel):

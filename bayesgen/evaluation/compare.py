@@ -44,12 +44,13 @@ JSON_SCHEMA = "bayesgen.comparison/1"
 
 
 def _side(method) -> str:
+    alias = method[0] if isinstance(method, tuple) and method else method  # (alias, options)
     if isinstance(method, Estimator) or (
-        isinstance(method, str) and method in freq_driver.ESTIMATORS
+        isinstance(alias, str) and alias in freq_driver.ESTIMATORS
     ):
         return "frequentist"
     if isinstance(method, PosteriorMethod) or (
-        isinstance(method, str) and method in bayes_driver.METHODS
+        isinstance(alias, str) and alias in bayes_driver.METHODS
     ):
         return "bayesian"
     known = sorted({*freq_driver.ESTIMATORS, *bayes_driver.METHODS})
@@ -58,7 +59,8 @@ def _side(method) -> str:
 
 def resolve(method):
     """``(side, method object)`` of a method of either side: a string alias of
-    ``bg.frequentist`` or ``bg.bayesian``, or a configured method object."""
+    ``bg.frequentist`` or ``bg.bayesian``, an ``(alias, {option: value})`` pair, or a
+    configured method object."""
     side = _side(method)
     obj = (freq_driver if side == "frequentist" else bayes_driver).resolve(method)
     return side, obj

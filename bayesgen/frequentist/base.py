@@ -18,7 +18,6 @@ Two optional hooks cover the estimators that carry more than the model's paramet
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,7 +27,8 @@ import optax
 from bayesgen import losses
 from bayesgen.errors import unsupported
 from bayesgen.model import bijections, constrain, unconstrain
-from bayesgen.support import Reals
+from bayesgen.optimizers import adam_cosine, lbfgs
+from bayesgen.support import Reals, Sphere
 
 __all__ = [
     "MIN_SANDWICH_DATA",
@@ -46,29 +46,19 @@ __all__ = [
 
 def z_free_start_method(model) -> str | None:
     """The Z-free estimator whose fit starts a likelihood approximation (Monte Carlo MLE):
-    pseudo-likelihood for two-valued data, the discrete Fisher divergence for counts, score
-    matching for smooth real data; None where none applies."""
-    if model.support.finite:
-        return "pseudo_likelihood"
-    if losses.discrete_fisher_applies(model):
-        return "discrete_fisher"
-    if losses.score_matching_applies(model):
-        return "score_matching"
-    return None
+    :func:`bayesgen.losses.z_free_start` (pseudo-likelihood for finitely many values, the
+    discrete Fisher divergence for counts, score matching for smooth real data), or None."""
+    return losses.z_free_start(model)
 
 
 def z_free_alternatives(model) -> str:
     """The Z-free estimators that do apply to ``model``, in words (for error messages)."""
-    support = model.support
-    if support.finite:
-        return "pseudo_likelihood or ratio_matching"
-    if losses.discrete_fisher_applies(model):
-        return "discrete_fisher"
-    if losses.score_matching_applies(model):
-        return "score_matching or nce"
-    if isinstance(support, Reals):
-        return "nce or denoising_score_matching"
-    return "exact_mle where log Z is exact"
+    names, support = list(losses.applicable(model)), model.support
+    if isinstance(support, Reals | Sphere) and names:
+        names.append("nce")
+    elif isinstance(support, Reals):  # a kinked density on R^d
+        names += ["nce", "denoising_score_matching"]
+    return " or ".join(names) if names else "exact_mle where log Z is exact"
 
 
 # The sandwich's meat from n data is a covariance estimate with n - 1 degrees of freedom:
@@ -76,20 +66,6 @@ def z_free_alternatives(model) -> str:
 # rank-deficient below n = d + 1). Below this the default is the observed information or
 # the parametric bootstrap (see :mod:`bayesgen.frequentist.uncertainty`).
 MIN_SANDWICH_DATA = 30
-
-
-@functools.cache
-def adam_cosine(learning_rate: float, num_steps: int) -> optax.GradientTransformation:
-    """Adam whose learning rate decays from ``learning_rate`` to 2% of it over ``num_steps``
-    (the same object for the same arguments, so fits that use it share compiled code)."""
-    return optax.adam(optax.cosine_decay_schedule(learning_rate, num_steps, 0.02))
-
-
-@functools.cache
-def lbfgs() -> optax.GradientTransformationExtraArgs:
-    """The default optimiser (L-BFGS) of deterministic, smooth objectives (one shared instance, so
-    fits that use it share compiled code)."""
-    return optax.lbfgs()
 
 
 @dataclass(frozen=True)

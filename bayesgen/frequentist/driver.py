@@ -28,7 +28,7 @@ from bayesgen._keys import replicate_keys
 from bayesgen._xla import RUN_ONCE
 from bayesgen.diagnostics import Check, checks_by_name, stderr_check, verdict, verdicts
 from bayesgen.errors import MethodError, resolve_method
-from bayesgen.frequentist.base import Estimator, bijections, constrain, unconstrain
+from bayesgen.frequentist.base import Estimator, constrain, unconstrain
 from bayesgen.frequentist.conditional_nce import ConditionalNCE
 from bayesgen.frequentist.contrastive_divergence import ContrastiveDivergence
 from bayesgen.frequentist.denoising_score_matching import DenoisingScoreMatching
@@ -46,7 +46,6 @@ from bayesgen.frequentist.uncertainty import (
     loss_hessian,
     sandwich_covariance,
 )
-from bayesgen.model import unconstrained_origin
 
 ESTIMATORS: dict[str, type[Estimator]] = {
     "exact_mle": ExactMLE,
@@ -193,16 +192,14 @@ def _converged(model, est, grad_norm, loss_trace, n, batch_size) -> bool:
 
 def _initial_unconstrained(model, init, dtype):
     """``init`` (else ``model.initial_params()``) mapped to unconstrained space, or else
-    :func:`bayesgen.model.unconstrained_origin` of every parameter (zeros where the
+    the origin of the model's :class:`~bayesgen.model.Parametrization` (zeros where the
     bijection allows)."""
     if init is None:
         init = model.initial_params()
+    coordinates = model.parametrization()
     if init is not None:
-        return unconstrain(model, model.check_params(init))
-    return {
-        k: unconstrained_origin(t, s.constraint, s.shape, dtype)
-        for (k, t), s in zip(bijections(model).items(), model.params_spec, strict=True)
-    }
+        return coordinates.unconstrain(model.check_params(init))
+    return coordinates.origin(dtype)
 
 
 def _initial_point(model, est, init, data, *, start=True):
@@ -461,6 +458,7 @@ def _fit_checks(
     batch_size,
     stderr,
     uncertainty,
+    bootstrap,
     params,
     values,
     maximum,
@@ -468,16 +466,16 @@ def _fit_checks(
     n,
 ) -> tuple[bool, dict]:
     """``(converged, {name: Check})`` of one finished fit, single or replicate: the optimiser
-    (``loss_trace`` holds the steps taken), the standard errors from ``uncertainty`` (none
-    when ``stderr`` is None), that the estimate is a maximum (from :func:`_maximum_values`,
-    where ``maximum`` is not empty; ``names`` label its coordinates) and the estimator's own
-    checks from its ``values``."""
+    (``loss_trace`` holds the steps taken), the standard errors from ``uncertainty`` (in
+    words; ``bootstrap``: refits' spread; none when ``stderr`` is None), that the estimate is
+    a maximum (from :func:`_maximum_values`, where ``maximum`` is not empty; ``names`` label
+    its coordinates) and the estimator's own checks from its ``values``."""
     grad_norm = float(grad_norm)
     converged = failed_step is None and _converged(model, est, grad_norm, loss_trace, n, batch_size)
     steps = len(loss_trace)
     checks = [_optimizer_check(est, converged, grad_norm, steps, num_steps, failed_step)]
     if stderr is not None:
-        checks.append(stderr_check(stderr, uncertainty, n, params))
+        checks.append(stderr_check(stderr, uncertainty, n, params, bootstrap=bootstrap))
     if maximum:
         checks.append(_maximum_check({k: float(x) for k, x in maximum.items()}, names))
     checks += est.checks({k: float(x) for k, x in values.items()}, n)
@@ -632,6 +630,7 @@ def fit(
         batch_size=batch_size,
         stderr=None if uncertainty == "none" else se_params,
         uncertainty=described,
+        bootstrap=uncertainty == "bootstrap",
         params=params,
         values=values,
         maximum=maximum,
@@ -753,6 +752,7 @@ def fit_replicates(
             batch_size=batch_size,
             stderr=None if how == "bootstrap" and not boot else at(stderr),
             uncertainty=described,
+            bootstrap=how == "bootstrap",
             params=at(params),
             values=at(values),
             maximum=at(maximum),

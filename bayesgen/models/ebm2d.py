@@ -44,6 +44,7 @@ from numpyro.distributions import constraints
 
 from bayesgen.errors import ParameterError
 from bayesgen.model import Model, ParamSpec
+from bayesgen.optimizers import adam_cosine
 from bayesgen.samplers import hmc, tabulated
 from bayesgen.support import Reals
 
@@ -145,14 +146,19 @@ class EBM2D(Model):
         """
         if self.energy != "mlp":
             return None
-        from bayesgen import frequentist as f  # the model module itself imports no side
-
+        # (alias, options) pairs: the zoo configures fits without importing a side
         return [
-            f.ExactMLE(num_steps=1000),
-            f.NCE(num_steps=300),
-            f.ContrastiveDivergence(),
-            f.DenoisingScoreMatching(noise_scale=0.1, num_noise=4, num_steps=300),
-            f.ScoreMatching(curvature_penalty=0.003, num_steps=2000, optimizer=_adam_001()),
+            ("exact_mle", {"num_steps": 1000}),
+            ("nce", {"num_steps": 300}),
+            "contrastive_divergence",
+            (
+                "denoising_score_matching",
+                {"noise_scale": 0.1, "num_noise": 4, "num_steps": 300},
+            ),
+            (
+                "score_matching",
+                {"curvature_penalty": 0.003, "num_steps": 2000, "optimizer": ADAM_001},
+            ),
         ]
 
     def __repr__(self) -> str:
@@ -277,12 +283,8 @@ MOON_RADIUS = 1.6  # two moons: half circles of this radius,
 MOON_CENTRES = ((-0.8, -0.4), (0.8, 0.4))  # the upper (y >= its centre's) and the lower
 
 
-@functools.cache
-def _adam_001():
-    """Adam from 0.01, cosine decay over the fit's steps (one object: shared compiled code)."""
-    from bayesgen.frequentist import adam_cosine
-
-    return functools.partial(adam_cosine, 0.01)
+# Adam from 0.01, cosine decay over the fit's steps (one object: fits share compiled code)
+ADAM_001 = functools.partial(adam_cosine, 0.01)
 
 
 def _two_moons(key, n, noise):

@@ -11,6 +11,7 @@ import pytest
 from scipy import integrate
 
 import bayesgen as bg
+from bayesgen.evaluation import resolve
 from bayesgen.models.ebm2d import TOY_NOISE, toy_data, two_moons_component
 
 KEY = jax.random.key(0)
@@ -249,7 +250,8 @@ def test_network_energy_on_two_moons_each_method_within_margin_of_exact_mle():
     report = {n: (round(gap(heldout, n), 4), round(gap(given_moon, n), 4)) for n in heldout}
     for name in ("nce", "contrastive_divergence"):
         assert abs(gap(heldout, name)) <= MARGIN, report
-    (dsm,) = [m for m in model.default_methods if m.name == "denoising_score_matching"]
+    configured = [resolve(m)[1] for m in model.default_methods]
+    (dsm,) = [m for m in configured if m.name == "denoising_score_matching"]
     sigma = float(dsm.init_state(model, None, train, KEY))  # the noise scale it fitted with
     ratio = sigma**2 / (TOY_NOISE**2 + sigma**2)
     smoothing = 0.5 * (-math.log1p(-ratio) - ratio)  # KL(N(0, s²) || N(0, s² + σ²))
