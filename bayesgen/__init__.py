@@ -6,7 +6,16 @@ log Z need it, so enable it at your entry point with
 ``jax.config.update("jax_enable_x64", True)``, as the CLI and the tests do.
 """
 
-from bayesgen import bayesian, evaluation, frequentist, models, normalizers, samplers, tables
+from bayesgen import (
+    bayesian,
+    datasets,
+    evaluation,
+    frequentist,
+    models,
+    normalizers,
+    samplers,
+    tables,
+)
 from bayesgen.bayesian import EvidenceResult, PosteriorResult, log_evidence, sample_posterior
 from bayesgen.errors import (
     BayesgenError,
@@ -19,7 +28,7 @@ from bayesgen.errors import (
 from bayesgen.evaluation import Comparison, compare, coverage_study, sbc
 from bayesgen.frequentist import FitResult, fit
 from bayesgen.model import Model, Parametrization, ParamSpec, model
-from bayesgen.support import Binary, Categorical, Counts, Reals, Sphere, Spins, Support
+from bayesgen.support import Binary, Categorical, Counts, Graphs, Reals, Sphere, Spins, Support
 
 __version__ = "0.1.0"
 
@@ -32,6 +41,7 @@ __all__ = [
     "DataError",
     "EvidenceResult",
     "FitResult",
+    "Graphs",
     "IntractableNormalizerError",
     "MethodError",
     "Model",
@@ -47,6 +57,7 @@ __all__ = [
     "bayesian",
     "compare",
     "coverage_study",
+    "datasets",
     "evaluation",
     "fit",
     "frequentist",

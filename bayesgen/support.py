@@ -25,6 +25,7 @@ __all__ = [
     "Categorical",
     "Counts",
     "FiniteSet",
+    "Graphs",
     "Reals",
     "Sphere",
     "Spins",
@@ -292,3 +293,80 @@ class Categorical(FiniteSet):
 
     def __repr__(self) -> str:
         return f"Categorical(event_shape={self.event_shape}, num_values={self.num_values})"
+
+
+class Graphs(Binary):
+    """Undirected simple graphs on ``num_nodes`` nodes, one datum per graph, held as the
+    vector of its D = N (N - 1) / 2 dyads (the upper triangle of the adjacency matrix, row
+    by row: (0, 1), (0, 2), ..., (N - 2, N - 1)), so that every site of a datum is a dyad
+    that may or may not be a tie.
+
+    :meth:`validate` takes either form: dyad vectors ``(n, D)`` or adjacency matrices
+    ``(n, N, N)`` (symmetric, 0/1, zero diagonal; one ``(N, N)`` matrix is one graph) and
+    returns dyad vectors; :meth:`adjacency` turns them back.
+
+    Example:
+      >>> import numpy as np, bayesgen as bg
+      >>> g = bg.Graphs(3)
+      >>> y = g.validate(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]]))
+      >>> y.tolist(), g.adjacency(y)[0].astype(int).tolist()
+      ([[1.0, 0.0, 1.0]], [[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+    """
+
+    def __init__(self, num_nodes: int):
+        if isinstance(num_nodes, bool) or int(num_nodes) != num_nodes or num_nodes < 2:
+            raise DataError(f"Graphs needs num_nodes >= 2; got {num_nodes!r}")
+        self.num_nodes = n = int(num_nodes)
+        super().__init__((n * (n - 1) // 2,))
+        self.name = f"undirected graphs on {n} nodes"
+        self.rows, self.cols = np.triu_indices(n, 1)
+
+    def adjacency(self, y) -> jax.Array:
+        """The adjacency matrices ``(..., N, N)`` of dyad vectors ``(..., D)`` (jit-able)."""
+        y = jnp.asarray(y)
+        a = jnp.zeros((*y.shape[:-1], self.num_nodes, self.num_nodes), y.dtype)
+        a = a.at[..., self.rows, self.cols].set(y)
+        return a.at[..., self.cols, self.rows].set(y)
+
+    def dyads(self, adjacency) -> jax.Array:
+        """The dyad vectors ``(..., D)`` of adjacency matrices ``(..., N, N)`` (unchecked)."""
+        return jnp.asarray(adjacency)[..., self.rows, self.cols]
+
+    def validate(self, data) -> jax.Array:
+        """Dyad vectors ``(n, D)`` of the data: dyad vectors, adjacency matrices
+        ``(n, N, N)`` or one ``(N, N)`` matrix (checked: 0/1, symmetric, no loops)."""
+        if isinstance(data, jax.core.Tracer):
+            return super().validate(data)
+        try:
+            x = np.asarray(data)
+        except Exception as err:
+            raise DataError(f"data could not be read as an array: {err}") from None
+        n = self.num_nodes
+        if x.shape == (n, n):
+            x = x[None]
+        if x.ndim == 3 and x.shape[1:] == (n, n):
+            if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
+                raise DataError(f"adjacency matrices must be numeric; got dtype {x.dtype}")
+            x = x.astype(np.float64)
+            loops = np.abs(np.diagonal(x, axis1=1, axis2=2)).sum(1) > 0
+            if loops.any():
+                raise DataError(
+                    f"graph {int(np.argmax(loops))} has a self-loop (a nonzero diagonal); "
+                    "an ERGM's graphs are simple: set the diagonal to 0"
+                )
+            asym = (x != np.swapaxes(x, 1, 2)).any((1, 2))
+            if asym.any():
+                raise DataError(
+                    f"graph {int(np.argmax(asym))}: its adjacency matrix is not symmetric; "
+                    "the graphs are undirected (symmetrise it with np.maximum(a, a.T))"
+                )
+            x = x[:, self.rows, self.cols]
+        elif x.ndim >= 2 and x.shape[-2:] != (n, n) and x.shape[-1] != self.size:
+            raise DataError(
+                f"data must be adjacency matrices of shape (n, {n}, {n}) or dyad vectors "
+                f"(n, {self.size}) for {self.name}; got shape {x.shape}"
+            )
+        return super().validate(x)
+
+    def __repr__(self) -> str:
+        return f"Graphs(num_nodes={self.num_nodes})"

@@ -3,6 +3,7 @@
 from bayesgen.models.boltzmann import BoltzmannMachine, petersen_edges
 from bayesgen.models.conway_maxwell_poisson import ConwayMaxwellPoisson
 from bayesgen.models.ebm2d import EBM2D
+from bayesgen.models.ergm import ERGM
 from bayesgen.models.gaussian import Gaussian
 from bayesgen.models.ica import ICA
 from bayesgen.models.ising import Ising
@@ -18,10 +19,12 @@ REGISTRY = {
     "rbm": RBM,
     "boltzmann": BoltzmannMachine,
     "ebm2d": EBM2D,
+    "ergm": ERGM,
 }
 
 __all__ = [
     "EBM2D",
+    "ERGM",
     "ICA",
     "RBM",
     "REGISTRY",

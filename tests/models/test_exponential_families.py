@@ -18,6 +18,7 @@ MODELS = {
     "ising_transfer_matrix": bg.models.Ising((3, 8)),
     "boltzmann": bg.models.BoltzmannMachine(10, petersen_edges()),
     "cmp": bg.models.ConwayMaxwellPoisson(),
+    "ergm": bg.models.ERGM(8, ("edges", "triangles", "kstar(2)", "gwesp(0.5)")),
 }
 
 
