@@ -395,12 +395,20 @@ class ERGM(Model):
             by_tie = jnp.where(is_tie_before, tie / jnp.maximum(edges_before, 1.0), 0.0)
             return jnp.log(by_tie + (1.0 - tie) / d)
 
+        # every random number of the sweep drawn at once (one generator call, not four per
+        # proposal): the branch, the tie picked, the dyad picked, the acceptance
+        uniforms = jax.random.uniform(key, (d, 4), y.dtype)
+
         def step(k, state):
             a, y, edges = state
-            k_branch, k_tie, k_dyad, k_accept = jax.random.split(jax.random.fold_in(key, k), 4)
-            use_tie = (jax.random.uniform(k_branch) < 0.5) & (edges > 0)
-            by_tie = jax.random.categorical(k_tie, jnp.where(y > 0, 0.0, -jnp.inf))
-            dyad = jnp.where(use_tie, by_tie, jax.random.randint(k_dyad, (), 0, d))
+            u = uniforms[k]
+            use_tie = (u[0] < 0.5) & (edges > 0)
+            # the tie branch picks the ceil(u E)-th tie: the first dyad whose running count
+            # of ties reaches it
+            rank = jnp.maximum(jnp.ceil(u[1] * edges), 1.0)
+            by_tie = jnp.searchsorted(jnp.cumsum(y), rank, side="left")
+            by_dyad = jnp.minimum(jnp.floor(u[2] * d), d - 1).astype(by_tie.dtype)
+            dyad = jnp.where(use_tie, jnp.minimum(by_tie, d - 1), by_dyad)
             i, j = rows[dyad], cols[dyad]
             was_tie = y[dyad] > 0
             sign = jnp.where(was_tie, -1.0, 1.0)
@@ -409,7 +417,7 @@ class ERGM(Model):
             log_alpha = (
                 log_ratio + log_q(edges_after, ~was_tie) - log_q(edges, was_tie)
             )  # the reverse move toggles the same dyad back
-            accept = jnp.log(jax.random.uniform(k_accept)) < log_alpha
+            accept = jnp.log(u[3]) < log_alpha
             new = jnp.where(accept, 1.0 - y[dyad], y[dyad])
             a = a.at[i, j].set(new).at[j, i].set(new)
             return a, y.at[dyad].set(new), jnp.where(accept, edges_after, edges)
