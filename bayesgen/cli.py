@@ -5,8 +5,8 @@
                             [--json FILE] [--platform cpu|gpu|tpu]
     bayesgen compare MODEL [--shape 4x4] [--truth beta=0.3,h=0.05] [--n 500] [--methods a,b]
                            [--seed 0] [--json FILE] [--plot FILE] [--platform cpu|gpu|tpu]
-                           [--warmup 1000] [--draws 1000] [--chains 4] [--data two_moons]
-                           [--bootstrap 100]
+                           [--warmup 1000] [--draws 1000] [--chains 4] [--data NAME|FILE]
+                           [--terms edges,triangles] [--bootstrap 100]
     bayesgen study MODEL [--shape 4x4] [--truth beta=0.3,h=0.05] [--n 300] [--methods a,b]
                          [--replicates 100] [--level 0.95] [--seed 0] [--json FILE]
                          [--platform cpu|gpu|tpu] [--warmup 500] [--draws 500] [--chains 4]
@@ -91,13 +91,22 @@ def _setup_jax(platform: str | None):
     return jax
 
 
-def _make_model(name: str, shape, truth: str | None = None):
+def _make_model(name: str, shape, truth: str | None = None, **options):
+    """The model ``name`` from the CLI's flags; ``options`` (``terms``, and from observed
+    data ``num_nodes`` and ``nodes``) go to the models whose ``from_cli`` takes them. A flag
+    the model does not take is an error; what the data say is used where it applies."""
+    import inspect
+
     from bayesgen.models import REGISTRY
 
     if name not in REGISTRY:
         raise ParameterError(f"unknown model {name!r}; `bayesgen models` lists {sorted(REGISTRY)}")
     names = [item.partition("=")[0].strip() for item in truth.split(",")] if truth else []
-    return REGISTRY[name].from_cli(shape, names)
+    takes = inspect.signature(REGISTRY[name].from_cli).parameters
+    if options.get("terms") is not None and "terms" not in takes:
+        raise ParameterError(f"--terms is for ergm; {name} takes no terms")
+    given = {k: v for k, v in options.items() if v is not None and k in takes}
+    return REGISTRY[name].from_cli(shape, names, **given)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -158,12 +167,24 @@ def _check_writable(*paths) -> None:
             raise BayesgenError(f"cannot write {path}: it is a folder")
 
 
-def _model_and_truth(args, min_n: int):
+def _terms(args):
+    text = getattr(args, "terms", None)
+    if text is None:
+        return None
+    terms = [t.strip() for t in text.split(",") if t.strip()]
+    if not terms:
+        raise ParameterError("--terms names no term; e.g. --terms edges,triangles")
+    return tuple(terms)
+
+
+def _model_and_truth(args, min_n: int, **options):
     """JAX set up, the model, its true parameters (and their text) from the common flags;
     output files are checked for writability first."""
     _check_writable(getattr(args, "json", None), getattr(args, "plot", None))
     jax = _setup_jax(args.platform)
-    model = _make_model(args.model, _parse_shape(args.shape), args.truth)
+    model = _make_model(
+        args.model, _parse_shape(args.shape), args.truth, terms=_terms(args), **options
+    )
     truth = _parse_truth(args.truth, model)
     if args.n < min_n:
         raise ParameterError(f"--n must be at least {min_n}; got {args.n}")
@@ -258,13 +279,62 @@ def _cell(est, lo, hi) -> str:
     return f"{est:.4f} [{lo:.4f}, {hi:.4f}]"
 
 
+TOY_SETS = ("two_moons", "rings", "gaussian_mixture")
+
+
+def _observed(name: str):
+    """``(data, node attributes, label)`` of ``--data``: a shipped dataset or a file."""
+    from bayesgen import datasets
+
+    if name in datasets.NETWORKS:
+        net = datasets.network(name)
+        return net.adjacency[None], net.attributes, name
+    if name in datasets.NAMES:
+        return datasets.load(name), {}, name
+    if "." not in name and "/" not in name:
+        raise ParameterError(
+            f"--data {name!r} is neither a toy set ({', '.join(TOY_SETS)}), a shipped "
+            f"dataset ({', '.join(datasets.NAMES)}) nor a file (.npy, .npz, .csv, .graphml, "
+            ".edgelist)"
+        )
+    data, attributes = datasets.read_data(name)
+    return data, attributes, name
+
+
+def _as_data(data: np.ndarray, model) -> np.ndarray:
+    """A file's rows as the model's data: one datum per row, flattened rows reshaped to the
+    datum's shape (a CSV of 16 columns for a 4 x 4 lattice; one column for scalar data)."""
+    event = model.support.event_shape
+    if data.ndim == 2 and data.shape[1] == int(np.prod(event)) and data.shape[1:] != event:
+        return data.reshape(data.shape[0], *event)
+    if data.ndim == 1 and event and data.shape == event:
+        return data[None]
+    return data
+
+
 def cmd_compare(args) -> int:
-    jax, model, truth, truth_text = _model_and_truth(args, 1)
+    observed = None
+    if args.data and args.data not in TOY_SETS:
+        if args.truth:
+            raise ParameterError(
+                "--data and --truth exclude each other: observed data have no truth"
+            )
+        observed = _observed(args.data)
+    options = {}
+    if observed is not None:
+        data_array, attributes, _ = observed
+        square = data_array.ndim == 3 and data_array.shape[1] == data_array.shape[2]
+        options = {"num_nodes": data_array.shape[1] if square else None, "nodes": attributes}
+    jax, model, truth, truth_text = _model_and_truth(args, 1, **options)
     from bayesgen.evaluation import compare
 
     methods = _methods(args.methods, model)
     key = jax.random.key(args.seed)
-    if args.data:
+    if observed is not None:
+        data = model.validate(_as_data(observed[0], model))  # one line if it does not fit
+        heldout, truth, truth_text = None, None, f"data={observed[2]}"
+        args.n = int(data.shape[0])
+    elif args.data:
         from bayesgen.models.ebm2d import toy_data
         from bayesgen.support import Reals
 
@@ -272,7 +342,7 @@ def cmd_compare(args) -> int:
             raise ParameterError("--data and --truth exclude each other: toy data have no truth")
         if not (isinstance(model.support, Reals) and model.support.event_shape == (2,)):
             raise ParameterError(
-                f"--data is a 2-D toy set, for models on R^2 (ebm2d); {model!r} has "
+                f"--data {args.data} is a 2-D toy set, for models on R^2 (ebm2d); {model!r} has "
                 f"{model.support.name} of shape {model.support.event_shape}"
             )
         data = toy_data(args.data, jax.random.fold_in(key, 0), args.n)
@@ -305,17 +375,21 @@ def cmd_compare(args) -> int:
     shown = [] if many else cmp.parameters  # one decision: the footnote below says why
     header = ["method", "side", "Z"]
     header += [f"{p} [95% interval]" for p in shown]
-    header += ["held-out loglik", "KSD", "compile s", "run s", "grad evals", "ESS/s", "R-hat"]
+    held = "heldout loglik" in t.columns  # observed data come with no held-out set
+    header += ["held-out loglik"] if held else []
+    header += ["KSD", "compile s", "run s", "grad evals", "ESS/s", "R-hat"]
     header += ["ok"]
     rows = []
     for _, r in t.iterrows():
         row = [r["method"], r["side"], r["normalizer"].split(":")[0]]
         row += [_cell(r[p], r[f"{p} lo"], r[f"{p} hi"]) for p in shown]
-        ll = f"{r['heldout loglik']:.4f}"
-        if r["heldout loglik se"] > 0:
-            ll += f" ± {r['heldout loglik se']:.4f}"
+        if held:
+            ll = f"{r['heldout loglik']:.4f}"
+            if r["heldout loglik se"] > 0:
+                ll += f" ± {r['heldout loglik se']:.4f}"
+            row.append(ll)
         ksd = "" if np.isnan(r["ksd"]) else f"{r['ksd']:.4f}"
-        row += [ll, ksd, f"{r['compile s']:.1f}", f"{r['run s']:.1f}", str(r["grad evals"])]
+        row += [ksd, f"{r['compile s']:.1f}", f"{r['run s']:.1f}", str(r["grad evals"])]
         row += ["" if np.isnan(r["ess/s"]) else f"{r['ess/s']:.0f}"]
         row += ["" if np.isnan(r["max r-hat"]) else f"{r['max r-hat']:.3f}"]
         row += ["yes" if r["ok"] else "NO"]
@@ -428,6 +502,9 @@ def _add_common(p, *, n: int, json_what: str, methods: bool, draws: int | None =
     p.add_argument("model", help="a name from `bayesgen models`")
     p.add_argument("--shape", help="lattice LxM (ising) or dimension D (gaussian)")
     p.add_argument("--truth", help="parameters, e.g. beta=0.3,h=0.05 (defaults per model)")
+    p.add_argument(
+        "--terms", help="ergm's statistics, e.g. edges,triangles,gwesp(0.5),nodecov(wealth)"
+    )
     p.add_argument("--n", type=int, default=n, help=f"data per dataset (default {n})")
     if methods:
         p.add_argument("--methods", help="comma-separated; default: every applicable method")
@@ -457,8 +534,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--data",
-        help="fit a 2-D toy set instead of data simulated from --truth: two_moons, rings or "
-        "gaussian_mixture (models on R^2, e.g. ebm2d)",
+        metavar="NAME|FILE",
+        help="fit these data instead of data simulated from --truth: a shipped dataset "
+        "(florentine_marriage, florentine_business, karate_club, digits_bits, horse_kicks), a "
+        "2-D toy set for models on R^2 (two_moons, rings, gaussian_mixture) or a file (.npy, "
+        ".npz, .csv with one datum per row; .graphml or .edgelist for a network)",
     )
     p.add_argument(
         "--bootstrap",

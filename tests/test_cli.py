@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import jax
+import numpy as np
 import pytest
 
 import bayesgen as bg
@@ -68,7 +70,12 @@ def test_simulate_reports_exact_log_z_and_statistics(tmp_path, capsys):
         (["simulate", "cmp", "--shape", "3"], "cmp takes no --shape"),
         (["simulate", "cmp", "--truth", "rate=4,nu=-1"], "outside its domain"),
         (["compare", "ising", "--data", "two_moons"], "for models on R^2"),
-        (["compare", "ebm2d", "--data", "spirals"], "unknown toy data"),
+        (["compare", "ebm2d", "--data", "spirals"], "neither a toy set"),
+        (["compare", "ising", "--data", "no/such.npy"], "cannot read no/such.npy: no such file"),
+        (["compare", "ising", "--data", "x.parquet"], "is not one of .npy, .npz, .csv"),
+        (["compare", "ising", "--data", "horse_kicks"], "data must have shape (n, 4, 4)"),
+        (["compare", "ergm", "--terms", "edges,triads"], "unknown ERGM term 'triads'"),
+        (["compare", "ising", "--terms", "edges"], "--terms is for ergm"),
         (["compare", "ebm2d", "--data", "rings", "--truth", "w3=1"], "exclude each other"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),
@@ -124,6 +131,46 @@ def test_compare_a_network_energy_on_two_moons_draws_its_densities(capsys, tmp_p
     (row,) = json.loads(report.read_text())["rows"]
     (nce,) = [resolve(m)[1] for m in model.default_methods if resolve(m)[1].name == "nce"]
     assert row["grad evals"] == nce.num_steps != bg.frequentist.NCE.default_num_steps
+
+
+def test_compare_an_ergm_of_the_florentine_marriages(capsys, tmp_path):
+    """`bayesgen compare ergm --data florentine_marriage --terms edges,triangles`: one
+    observed network, no truth and no held-out set; and the same network from a user's
+    .graphml with its wealth attribute, through nodecov (an exact MLE: ergm's -2.5949)."""
+    args = ["compare", "ergm", "--data", "florentine_marriage", "--terms", "edges,triangles"]
+    report = tmp_path / "cmp.json"
+    assert main([*args, "--methods", "pseudo_likelihood", "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "ERGM(16, terms=['edges', 'triangles']), data=florentine_marriage, n=1" in out
+    (row,) = json.loads(report.read_text())["rows"]
+    assert abs(row["edges"] + 1.7009) < 1e-3  # the MPLE (a logistic regression, test_ergm)
+    graphml = tmp_path / "flo.graphml"
+    import networkx as nx
+
+    nx.write_graphml(bg.datasets.florentine_marriage().to_networkx(), graphml)
+    args = ["compare", "ergm", "--data", str(graphml), "--terms", "edges,nodecov(wealth)"]
+    assert main([*args, "--methods", "exact_mle", "--json", str(report)]) == 0
+    (row,) = json.loads(report.read_text())["rows"]
+    assert abs(row["edges"] + 2.594929) < 1e-5 and abs(row["nodecov_wealth"] - 0.010546) < 1e-6
+
+
+def test_compare_reads_a_users_files(capsys, tmp_path):
+    """Counts in a one-column CSV with a header and Ising lattices in a .npy; a damaged
+    file is one line on stderr and exit 2."""
+    csv = tmp_path / "kicks.csv"
+    csv.write_text("deaths\n" + "\n".join(str(int(k)) for k in bg.datasets.horse_kicks()))
+    assert main(["compare", "cmp", "--data", str(csv), "--methods", "discrete_fisher"]) == 0
+    assert "data=" in capsys.readouterr().out
+    lattices = bg.models.Ising((3, 3)).sample(jax.random.key(0), {"beta": 0.3, "h": 0.1}, 50)
+    npy = tmp_path / "spins.npy"
+    np.save(npy, np.asarray(lattices))
+    args = ["compare", "ising", "--shape", "3x3", "--data", str(npy), "--methods", "exact_mle"]
+    assert main(args) == 0
+    assert "n=50" in capsys.readouterr().out
+    bad = tmp_path / "bad.npy"
+    bad.write_bytes(b"not an array")
+    lines = error_lines(capsys, "compare", "ising", "--data", str(bad))
+    assert len(lines) == 1 and f"cannot read {bad}" in lines[0], lines
 
 
 def test_unwritable_outputs_fail_before_any_work(tmp_path, capsys):

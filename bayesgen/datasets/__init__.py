@@ -26,10 +26,12 @@ from importlib import resources
 
 import numpy as np
 
+from bayesgen.datasets.files import read_data
 from bayesgen.errors import DataError
 
 __all__ = [
     "NAMES",
+    "NETWORKS",
     "Network",
     "digits_bits",
     "florentine_business",
@@ -37,6 +39,8 @@ __all__ = [
     "horse_kicks",
     "karate_club",
     "load",
+    "network",
+    "read_data",
 ]
 
 
@@ -231,8 +235,17 @@ _NETWORKS = {
     "florentine_business": florentine_business,
     "karate_club": karate_club,
 }
-NAMES = (*_NETWORKS, "digits_bits", "horse_kicks")
+NETWORKS = tuple(_NETWORKS)
+"""The shipped networks, by name (:func:`network`)."""
+NAMES = (*NETWORKS, "digits_bits", "horse_kicks")
 """Every shipped dataset, by the name :func:`load` and the CLI's ``--data`` take."""
+
+
+def network(name: str) -> Network:
+    """A shipped network by name (one of :data:`NETWORKS`)."""
+    if name not in _NETWORKS:
+        raise DataError(f"{name!r} is not a shipped network; they are: {', '.join(NETWORKS)}")
+    return _NETWORKS[name]()
 
 
 def load(name: str):

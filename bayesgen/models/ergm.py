@@ -233,10 +233,22 @@ class ERGM(Model):
 
     @classmethod
     def from_shape(cls, shape: tuple[int, ...]) -> ERGM:
-        """The CLI's constructor: ``--shape N`` is N nodes with edges and triangles."""
+        """``--shape N`` is N nodes with edges and triangles."""
         if len(shape) != 1:
             raise ModelError(f"ergm takes a shape N (the number of nodes), e.g. 16; got {shape}")
         return cls(shape[0])
+
+    @classmethod
+    def from_cli(cls, shape, truth_names=(), *, terms=None, nodes=None, num_nodes=None) -> ERGM:
+        """The CLI's constructor: ``--shape N`` nodes (or the observed network's
+        ``num_nodes``), ``--terms`` (default edges and triangles), the network's node
+        attributes ``nodes``."""
+        if num_nodes is not None and shape is not None and tuple(shape) != (num_nodes,):
+            raise ModelError(f"--shape {shape} does not match the data's {num_nodes} nodes")
+        if shape is not None and len(shape) != 1:
+            raise ModelError(f"ergm takes a shape N (the number of nodes), e.g. 16; got {shape}")
+        n = num_nodes if num_nodes is not None else (shape[0] if shape else 16)
+        return cls(n, terms or ("edges", "triangles"), nodes=nodes)
 
     @property
     def default_truth(self) -> dict:
