@@ -8,6 +8,7 @@ from bayesgen.evaluation.compare import (
     resolve,
 )
 from bayesgen.evaluation.ksd import kernel_stein_discrepancy, stein_kernel
+from bayesgen.evaluation.network_gof import DegeneracyWarning, NetworkGoodnessOfFit, network_gof
 from bayesgen.evaluation.sbc import SBC, SBC_SCHEMA, sbc
 from bayesgen.evaluation.studies import COVERAGE_SCHEMA, CoverageStudy, coverage_study
 
@@ -18,10 +19,13 @@ __all__ = [
     "SBC_SCHEMA",
     "Comparison",
     "CoverageStudy",
+    "DegeneracyWarning",
+    "NetworkGoodnessOfFit",
     "applicable_methods",
     "compare",
     "coverage_study",
     "kernel_stein_discrepancy",
+    "network_gof",
     "resolve",
     "sbc",
     "stein_kernel",

@@ -218,3 +218,27 @@ def test_adjusted_pseudo_posterior_and_exchange_agree_on_edges_and_triangles():
     for name, (mean, sd) in exch.items():
         assert abs(adjusted[name][0] - mean) < 0.5 * sd, (name, exch, adjusted)
         assert abs(adjusted[name][1] / sd - 1) < 0.25, (name, exch, adjusted)
+
+
+def test_goodness_of_fit_and_degeneracy(tmp_path):
+    """ergm's gof on the Florentine marriages at its MCMLE: the observed degree, shared
+    partner and geodesic counts (computed here by loops), every observed count inside the
+    simulated range; at triangles = 1.5 the simulated networks are all full: degenerate,
+    with a warning."""
+    model = bg.models.ERGM(16, ("edges", "triangles"))
+    a = FLORENTINE.adjacency
+    gof = bg.evaluation.network_gof(model, {"edges": -1.68, "triangles": 0.16}, a)
+    deg = np.bincount(a.sum(1).astype(int), minlength=16)
+    np.testing.assert_array_equal(gof.statistics["degree"]["observed"], deg)
+    ties = [(i, j) for i, j in itertools.combinations(range(16), 2) if a[i, j]]
+    esp = np.bincount([int(a[i] @ a[j]) for i, j in ties], minlength=15)
+    np.testing.assert_array_equal(gof.statistics["esp"]["observed"], esp)
+    distance = gof.statistics["distance"]["observed"]
+    assert distance[0] == 20 and distance[-1] == 15  # Pucci is unreachable from 15 others
+    assert distance.sum() == 120
+    assert not gof.degenerate and gof.worst()[2] > 0.05
+    gof.plot(tmp_path / "gof.png")
+    assert (tmp_path / "gof.png").stat().st_size > 0
+    with pytest.warns(bg.evaluation.DegeneracyWarning, match="degenerate"):
+        bad = bg.evaluation.network_gof(model, {"edges": -1.68, "triangles": 1.5}, a)
+    assert bad.degenerate and bad.density["mean"] > 0.95
