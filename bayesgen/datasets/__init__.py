@@ -137,6 +137,10 @@ _BUSINESS = (
 )  # fmt: skip
 
 
+def _florentine(name: str, ties) -> Network:
+    return _network(name, FLORENTINE_FAMILIES, ties, _FLORENTINE_ATTRIBUTES, _FLORENTINE_SOURCE)
+
+
 def florentine_marriage() -> Network:
     """Marriage alliances among 16 Florentine families around 1430 (Padgett): 20 ties,
     Pucci an isolate. Node attributes: ``wealth`` (net wealth in 1427, thousands of lira),
@@ -145,26 +149,14 @@ def florentine_marriage() -> Network:
 
     Source: Padgett & Ansell (1993), Padgett (1994), via UCINET; Breiger & Pattison (1986);
     Wasserman & Faust (1994). As the R package ergm's ``flomarriage``."""
-    return _network(
-        "florentine_marriage",
-        FLORENTINE_FAMILIES,
-        _MARRIAGE,
-        _FLORENTINE_ATTRIBUTES,
-        _FLORENTINE_SOURCE,
-    )
+    return _florentine("florentine_marriage", _MARRIAGE)
 
 
 def florentine_business() -> Network:
     """Business ties (loans, credits, joint partnerships) among the same 16 families: 15
     ties; Acciaiuoli, Albizzi, Pucci, Ridolfi and Strozzi isolates. Node attributes as
     :func:`florentine_marriage`. Source as there (ergm's ``flobusiness``)."""
-    return _network(
-        "florentine_business",
-        FLORENTINE_FAMILIES,
-        _BUSINESS,
-        _FLORENTINE_ATTRIBUTES,
-        _FLORENTINE_SOURCE,
-    )
+    return _florentine("florentine_business", _BUSINESS)
 
 
 _KARATE = (

@@ -354,20 +354,23 @@ class ERGM(Model):
     def log_f(self, params, y):
         return jnp.dot(self._theta(params), self.statistics(y))
 
+    def _conditional_logits(self, params, y):
+        """θ · Δ_d(y) of every dyad: the log-odds of a tie given the rest of the graph."""
+        return self.all_change_statistics(y) @ self._theta(params).astype(y.dtype)
+
     def log_conditionals(self, params, y):
         """log p(y_d | y_-d) of every dyad, a logistic model on the change statistics."""
-        c = self.all_change_statistics(y) @ self._theta(params).astype(y.dtype)
+        c = self._conditional_logits(params, y)
         return y * c - jax.nn.softplus(c)
 
     def conditional_log_probs(self, params, y):
         """``(D, 2)``: log p(y_d = 0 | y_-d) and log p(y_d = 1 | y_-d)."""
-        c = self.all_change_statistics(y) @ self._theta(params).astype(y.dtype)
+        c = self._conditional_logits(params, y)
         return jnp.stack([-jax.nn.softplus(c), c - jax.nn.softplus(c)], axis=1)
 
     def _logits(self, params, dtype) -> jax.Array:
         """θ · Δ_d of every dyad of a dyad-independent model (constant in the graph)."""
-        empty = jnp.zeros(self.support.size, dtype)
-        return self.all_change_statistics(empty) @ self._theta(params).astype(dtype)
+        return self._conditional_logits(params, jnp.zeros(self.support.size, dtype))
 
     def log_z(self, params):
         if not self.dyad_independent:
