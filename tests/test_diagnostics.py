@@ -132,6 +132,7 @@ def test_mcmle_reference_chains_are_judged_by_the_memory_measured_at_their_sweep
     beta = 0.412 measured 0.049 there, and 0.115 at 40 sweeps)."""
     est = bg.frequentist.MCMLE()
     values = {"ess": 0.9, "num_sweeps": 20, "rho": 0.2, "refreshes": 4, "memory_lag": 4}
+    values["gamma"] = 1.0  # the stepping reached the data
     checks = {c.name: c for c in est.checks({**values, "memory": 0.049, "memory_se": 0.02}, 1)}
     assert (
         checks["reference_chains"].passed
@@ -155,7 +156,7 @@ def test_mcmle_memory_is_read_at_the_refreshes_rounds_of_the_profile(refreshes, 
     params = model.check_params({"beta": 0.3, "h": 0.05})
     chains = model.sample(jax.random.key(0), params, 8)
     profile = np.arange(1, 17) / 100.0
-    state = (chains, model.log_f_batch(params, chains), 20, profile, refreshes)
+    state = (chains, model.log_f_batch(params, chains), 20, profile, refreshes, 1.0)
     values = est.diagnostic_values(model, params, chains, jax.random.key(1), state)
     assert float(values["memory"]) == pytest.approx(memory)
     assert int(values["memory_lag"]) == min(max(refreshes, 1), 16)

@@ -13,6 +13,7 @@ from scipy import optimize, stats
 
 import bayesgen as bg
 from bayesgen.errors import DataError, ModelError
+from bayesgen.frequentist import MCMLE
 
 TERMS = ("edges", "triangles", "kstar(2)", "kstar(3)", "gwesp(0.7)", "nodematch(g)", "nodecov(w)")
 
@@ -172,14 +173,37 @@ def _moments(result):
     return {k: (v.mean(), v.std()) for k, v in draws.items()}
 
 
-def test_mcmle_lands_on_ergms_published_fit():
+DEGENERATE_START = {"edges": -3.0, "triangles": 1.0}
+
+
+def test_stepping_moves_toward_the_data_only_where_the_draws_do_not_surround_it():
+    """Hummel et al.'s γ: at (-3, 1) 20-sweep chains from the data have 0-17 ties (mean 6),
+    so the data's 20 lie outside their hull and γ < 1 (0.69 measured); at ergm's fit the
+    draws surround the data and γ = 1."""
+    model = bg.models.ERGM(16, ("edges", "triangles"))
+    y = model.validate(FLORENTINE.adjacency)
+    for params, below_one in (
+        (DEGENERATE_START, True),
+        ({"edges": -1.68, "triangles": 0.16}, False),
+    ):
+        params = {k: jnp.asarray(v) for k, v in params.items()}
+        chains = model.mcmc_run(jax.random.key(0), params, jnp.repeat(y, 1000, 0), 20)
+        gamma = float(MCMLE()._gamma(model, params, chains, y))
+        assert (0 < gamma < 0.9) if below_one else gamma == 1.0, (params, gamma)
+
+
+@pytest.mark.parametrize("init", [None, DEGENERATE_START])
+def test_mcmle_lands_on_ergms_published_fit(init):
     """edges + triangles on the Florentine marriages: ergm's MCMLE runs print -1.67 to -1.69
     (SE 0.34 to 0.38) and 0.15 to 0.20 (SE 0.57 to 0.61); -1.68 (0.35) and 0.16 (0.58) in the
     middle. Three seeds here gave -1.655 to -1.675 and 0.133 to 0.153: the estimate must be
-    within a quarter of a standard error of the middle, its standard errors within 15%."""
+    within a quarter of a standard error of the middle, its standard errors within 15%. From
+    the MPLE (ergm's start) and from a start where the first draws are far sparser than the
+    data (the stepping's case: -1.683 (0.363), 0.164 (0.617) measured)."""
     model = bg.models.ERGM(16, ("edges", "triangles"))
-    fit = bg.fit(model, FLORENTINE.adjacency, method="mcmle", key=jax.random.key(0))
-    assert fit.converged, fit.diagnostics
+    fit = bg.fit(model, FLORENTINE.adjacency, method="mcmle", init=init, key=jax.random.key(0))
+    assert fit.converged and fit.ok, fit.diagnostics
+    assert fit.diagnostics["stepping"].passed
     assert abs(float(fit.params["edges"]) + 1.68) < 0.25 * 0.35
     assert abs(float(fit.params["triangles"]) - 0.16) < 0.25 * 0.58
     assert abs(float(fit.stderr["edges"]) / 0.35 - 1) < 0.15
