@@ -51,6 +51,15 @@ class PosteriorMethod:
         """Raise if :meth:`prepare`'s output cannot be used (a non-finite calibration).
         Replicate runs mark such replicates as failed instead."""
 
+    def check_chains(self, model, num_chains: int, chain_method: str) -> None:
+        """Raise if the method cannot run ``num_chains`` chains by ``chain_method`` (a
+        population needs several chains, updated together)."""
+
+    def describe_chains(self, model, num_chains: int) -> dict:
+        """What to report of how ``num_chains`` chains were run, beyond :meth:`describe_info`
+        (default: nothing; a population sampler says so)."""
+        return {}
+
     def describe_info(self, model, extras: dict) -> dict:
         """What to report of :meth:`prepare`'s output (default: all of it)."""
         return extras

@@ -1,7 +1,9 @@
 """The posterior driver: any method's NumPyro kernel, run as one compiled scan.
 
-Chains are initialised by the kernel, one key per chain (vmapped over the chains); warm-up
-and sampling are one jitted function of the kernel state and the data, compiled ahead of
+Chains are initialised by the kernel, one key per chain (vmapped over the chains, or, for
+an ensemble kernel whose state holds every chain, the population exchange, one call with
+the batch of keys, as NumPyro's ``is_ensemble_kernel`` means); warm-up and sampling are one
+jitted function of the kernel state and the data, compiled ahead of
 time (so compile and run seconds are measured apart) and cached on (model, method,
 lengths, argument shapes): a new dataset of the same shape reuses it without lowering or
 compiling again.
@@ -271,7 +273,10 @@ def _init_chains(kernel, keys, num_warmup, data, extras):
 
     NumPyro's own batched init (a batch of keys) wraps the kernel's sample function in one
     more ``vmap`` on every call, so a cached kernel could not be initialised that way twice;
-    the single-chain init leaves the kernel as it was, and :func:`_run` does the vmap."""
+    the single-chain init leaves the kernel as it was, and :func:`_run` does the vmap. An
+    ensemble kernel (one state for all chains) is initialised once with the batch of keys."""
+    if kernel.is_ensemble_kernel:
+        return kernel.init(keys, num_warmup, None, (data,), extras)
     return jax.vmap(lambda k: kernel.init(k, num_warmup, None, (data,), extras))(keys)
 
 
@@ -295,7 +300,12 @@ def _run(kernel, fields, num_warmup, num_samples, state, data, extras):
     writes its draw at index max(step - num_warmup, 0), so the warm-up's writes to the
     first slot are overwritten by the first draw."""
     args = (data,)
-    sample = jax.vmap(lambda s: kernel.sample(s, args, extras))
+
+    def sample_one(state):
+        return kernel.sample(state, args, extras)
+
+    # An ensemble kernel's state holds every chain; others are one chain each, vmapped.
+    sample = sample_one if kernel.is_ensemble_kernel else jax.vmap(sample_one)
 
     def record(state):
         return getattr(state, kernel.sample_field), {f: getattr(state, f) for f in fields}
@@ -503,6 +513,7 @@ def sample_replicates(
         num_warmup=(num_warmup, 0), num_samples=(num_samples, 1), num_chains=(num_chains, 1)
     )
     method.check(model)
+    method.check_chains(model, int(num_chains), "vectorized")
     event = tuple(model.support.event_shape)
     shape = tuple(np.shape(datasets))
     if len(shape) != len(event) + 2 or shape[2:] != event:
@@ -598,6 +609,7 @@ def sample_posterior(
     if chain_method not in CHAIN_METHODS:
         raise MethodError(f"unknown chain_method {chain_method!r}; choose one of {CHAIN_METHODS}")
     method.check(model)
+    method.check_chains(model, num_chains, chain_method)
     data = model.validate(data)
     key = jax.random.key(0) if key is None else key
     kernel = _kernel(method, model)
@@ -650,5 +662,11 @@ def sample_posterior(
         normalizer=method.describe_normalizer(model),
         timing={"prepare_s": prepare_s, "init_s": init_s, "compile_s": compile_s, "run_s": run_s},
         device=device_description(),
-        info={k: np.asarray(v) for k, v in method.describe_info(model, extras).items()},
+        info={
+            k: np.asarray(v)
+            for k, v in {
+                **method.describe_info(model, extras),
+                **method.describe_chains(model, num_chains),
+            }.items()
+        },
     )

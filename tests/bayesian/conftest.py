@@ -35,3 +35,16 @@ def ising4_log_joint():
         return theta @ t_sum - len(x) * log_z + log_prior
 
     return log_joint
+
+
+@pytest.fixture(scope="session")
+def grid_posterior(ising4_data, ising4_log_joint):
+    """Posterior mean and sd of (beta, h) given ``ising4_data``, by quadrature on a fine grid."""
+    b, h = np.meshgrid(np.linspace(0.26, 0.35, 301), np.linspace(0.0, 0.1, 301), indexing="ij")
+    theta = np.stack([b.ravel(), h.ravel()], 1)
+    log_post = ising4_log_joint(ising4_data, theta)
+    w = np.exp(log_post - log_post.max())
+    w /= w.sum()
+    mean = w @ theta
+    sd = np.sqrt(w @ (theta - mean) ** 2)
+    return mean, sd

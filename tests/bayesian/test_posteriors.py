@@ -19,19 +19,6 @@ def data(ising4_data):
     return ising4_data
 
 
-@pytest.fixture(scope="module")
-def grid_posterior(data, ising4_log_joint):
-    """Posterior mean and sd of (beta, h) by quadrature on a fine grid."""
-    b, h = np.meshgrid(np.linspace(0.26, 0.35, 301), np.linspace(0.0, 0.1, 301), indexing="ij")
-    theta = np.stack([b.ravel(), h.ravel()], 1)
-    log_post = ising4_log_joint(data, theta)
-    w = np.exp(log_post - log_post.max())
-    w /= w.sum()
-    mean = w @ theta
-    sd = np.sqrt(w @ (theta - mean) ** 2)
-    return mean, sd
-
-
 def _agrees(result, mean, sd):
     for j, name in enumerate(("beta", "h")):
         draws = result.samples[name]
