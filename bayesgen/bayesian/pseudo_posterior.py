@@ -15,8 +15,12 @@ Carlo: by the Fisher identity, with s(z; x) = ∇_z log f and draws x* ~ p_θ(z)
     ∇² log L = Σ_i ∇s(z; x_i) - n (Cov[s(z; x*)] + E[∇s(z; x*)]),
 
 so ``num_newton`` Newton steps from ẑ_PL, each with ``num_simulations`` (m) fresh draws
-(exact where the model samples exactly, otherwise ``num_sweeps`` sweeps of its Markov
-kernel from the data). One step's mode has a Monte Carlo error of about sqrt(n/m) posterior
+(exact where the model samples exactly, otherwise sweeps of its Markov kernel from the
+data, as many as the kernel's autocorrelation at the pseudo-posterior mode asks: the
+fewest of 5, 10, 20, ... after which the scores keep a correlation of at most 0.05, as
+for exchange's auxiliary draws; a draw that remembers the data biases the simulated
+score toward the data's, and the mode toward the pseudo-posterior's). One step's mode
+has a Monte Carlo error of about sqrt(n/m) posterior
 standard deviations, so ẑ and the curvature are the averages over the second half of the
 steps (Polyak–Ruppert): about sqrt(2n / (m · num_newton)) sds, 0.11 for n = 500 with the
 defaults. Each step is safeguarded: the longest of the step lengths 1, 1/2, ..., 1/128
@@ -49,6 +53,9 @@ from bayesgen import losses
 from bayesgen._compiled import per_model
 from bayesgen.bayesian import modes
 from bayesgen.bayesian.base import PosteriorMethod, unsupported
+from bayesgen.samplers.mixing import sweeps_to_decorrelate
+
+FIRST_SWEEPS = 5  # the first sweep count tried, doubled until the draws forget the data
 
 
 @dataclass(frozen=True)
@@ -64,17 +71,20 @@ class PseudoPosterior(PosteriorMethod):
       num_newton: safeguarded Monte Carlo Newton steps from the pseudo-posterior mode;
         the iterates (and curvatures) of the second half that took a full step are
         averaged.
-      num_sweeps: sweeps of the model's Markov kernel per draw where it has no exact sampler
-        (of the Ising model with a field, Swendsen–Wang updates: its 16 x 16 comparison at
-        β = 0.4, n = 100, spent 40 s here, about 10x what 100 checkerboard sweeps cost,
-        which leave its magnetisation correlated).
+      num_sweeps: sweeps of the model's Markov kernel per draw where it has no exact
+        sampler; None: chosen from the kernel's autocorrelation (reported in
+        ``info["num_sweeps"]``). A fixed 100 tie-no-tie sweeps per network made the
+        Florentine adjustment take about 50 s; the autocorrelation asks for 10 (11 s).
+      max_lag_correlation, max_sweeps: the choice's target and bound.
       target_accept_prob, max_tree_depth: NUTS settings, as in NumPyro.
     """
 
     adjust: bool = True
     num_simulations: int | None = None
     num_newton: int = 20
-    num_sweeps: int = 100
+    num_sweeps: int | None = None
+    max_lag_correlation: float = 0.05
+    max_sweeps: int = 2560
     target_accept_prob: float = 0.8
     max_tree_depth: int = 10
     name = "pseudo_posterior"
@@ -127,7 +137,9 @@ class PseudoPosterior(PosteriorMethod):
             )
 
     def describe_info(self, model, extras: dict) -> dict:
+        sweeps = {"num_sweeps": extras["num_sweeps"]} if "num_sweeps" in extras else {}
         return {
+            **sweeps,
             "adjustment": extras["adjustment"],
             **modes.labelled(model, "pseudo_mode", extras["pseudo_mode"]),
             **modes.labelled(model, "posterior_mode", extras["posterior_mode"]),
@@ -181,13 +193,28 @@ def compiled_adjustment(model, method: PseudoPosterior):
         data_score = lambda z: jax.vmap(score, (None, 0))(z, data).sum(0)  # noqa: E731
         data_curv = lambda z: jax.vmap(score_jac, (None, 0))(z, data).sum(0)  # noqa: E731
 
+        chooses = method.num_sweeps is None and not model.has_exact_sampler
+        if chooses:
+            key, k_pilot = jax.random.split(key)
+            num_sweeps, _ = sweeps_to_decorrelate(
+                model,
+                modes.params_of(model, unravel, pl_mode),
+                data,
+                k_pilot,
+                start=FIRST_SWEEPS,
+                max_sweeps=method.max_sweeps,
+                target=method.max_lag_correlation,
+            )
+        else:
+            num_sweeps = method.num_sweeps
+
         def simulate(z, k):
             params = modes.params_of(model, unravel, z)
             m = method.simulations(n)
             if model.has_exact_sampler:
                 return model.sample(k, params, m)
             start = data[jnp.arange(m) % n]
-            return model.mcmc_run(k, params, start, method.num_sweeps)
+            return model.mcmc_run(k, params, start, num_sweeps)
 
         def grad_and_neg_hess(z, sims):
             """Monte Carlo ∇ log π(z | x) and -∇² log π(z | x) (Fisher identity)."""
@@ -249,6 +276,7 @@ def compiled_adjustment(model, method: PseudoPosterior):
         m_chol = jnp.linalg.cholesky(0.5 * (hess + hess.T))  # hess = L Lᵀ: M = Lᵀ
         n_chol = jnp.linalg.cholesky(0.5 * (pl_hess + pl_hess.T))
         w = jax.scipy.linalg.solve_triangular(m_chol.T, n_chol.T, lower=False)  # M⁻¹ N
-        return {"pseudo_mode": pl_mode, "posterior_mode": mode, "adjustment": w}
+        out = {"pseudo_mode": pl_mode, "posterior_mode": mode, "adjustment": w}
+        return {**out, "num_sweeps": num_sweeps} if chooses else out
 
     return adjustment

@@ -238,7 +238,11 @@ def test_adjusted_pseudo_posterior_and_exchange_agree_on_edges_and_triangles():
     model = bg.models.ERGM(16, ("edges", "triangles"))
     a = FLORENTINE.adjacency
     exch = _moments(bg.sample_posterior(model, a, "exchange", key=jax.random.key(1)))
-    adjusted = _moments(bg.sample_posterior(model, a, "pseudo_posterior", key=jax.random.key(1)))
+    result = bg.sample_posterior(model, a, "pseudo_posterior", key=jax.random.key(1))
+    # its simulated networks forget the data: sweeps chosen by the autocorrelation (10
+    # measured), reported
+    assert 5 <= int(result.info["num_sweeps"]) <= 2560
+    adjusted = _moments(result)
     for name, (mean, sd) in exch.items():
         assert abs(adjusted[name][0] - mean) < 0.5 * sd, (name, exch, adjusted)
         assert abs(adjusted[name][1] / sd - 1) < 0.25, (name, exch, adjusted)
