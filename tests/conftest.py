@@ -4,8 +4,8 @@ Compiled programs are kept in a persistent cache shared by the test processes (a
 notebook kernels they start, through the environment): many tests compile the same fit or
 sampler for the same shapes, and XLA's compile dominates their time. The cache lives under
 ``.pytest_cache`` (ignored by git) and is kept between runs, so a fresh clone runs cold
-(13:08 for 434 tests on 2 cores on 2026-12-03; 14:55 for 414 on 2026-12-02)
-and a second run warm (9:55 for 463 tests on 2026-12-03, 10:53 on 2026-12-01);
+(20:07 for 477 tests on 2 cores on 2026-12-03; 13:08 for 434 earlier that day) and a
+second run warm (12:12 for 477 tests on 2026-12-03; 9:55 for 463 earlier that day);
 delete it to start cold. ``JAX_COMPILATION_CACHE_DIR`` moves it.
 
 One process running the whole suite (no xdist) aborted in XLA twice, about 55% of the way
