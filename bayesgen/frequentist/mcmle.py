@@ -214,31 +214,29 @@ class MCMLE(Estimator):
         exit_t = hull_exit(chain_scores, direction)
         return jnp.clip(exit_t / STEPPING_MARGIN, 0.0, 1.0)
 
-    def _data_term(self, model, params, batch, state):
-        """γ · mean log f(data) + (1 - γ) · mean log f(reference chains): the
-        pseudo-observation's log f (the data's alone once γ = 1)."""
-        gamma = state[5]
-        data = model.log_f_batch(params, batch).mean()
-        chains = model.log_f_batch(params, state[0]).mean()
-        return gamma * data + (1.0 - gamma) * chains
-
     def _log_weights(self, model, params, state):
         chains, log_f_reference = state[:2]
         return model.log_f_batch(params, chains) - log_f_reference
 
-    def _log_ratio_and_barrier(self, model, params, state):
-        log_w = self._log_weights(model, params, state)
+    def _objective(self, model, params, batch, state):
+        """The round's loss on ``batch``: the importance-sampled log Z ratio with the
+        trust region's barrier, less the pseudo-observation's mean log f, γ · mean log f
+        (data) + (1 - γ) · mean log f (reference chains) (the data's alone once γ = 1).
+        The chains' log f is computed once for both."""
+        chains, log_f_reference, gamma = state[0], state[1], state[5]
+        log_f_chains = model.log_f_batch(params, chains)
+        log_w = log_f_chains - log_f_reference
         shortfall = jnp.log(self.min_ess * log_w.shape[0] / effective_sample_size(log_w))
         barrier = self.barrier * jnp.maximum(shortfall, 0.0) ** 2
-        return log_normalizer_ratio(log_w) + barrier
+        data_term = gamma * model.log_f_batch(params, batch).mean()
+        data_term = data_term + (1.0 - gamma) * log_f_chains.mean()
+        return log_normalizer_ratio(log_w) + barrier - data_term
 
     def loss(self, model, params, batch, key, state=()):
-        data_term = self._data_term(model, params, batch, state)
-        return self._log_ratio_and_barrier(model, params, state) - data_term
+        return self._objective(model, params, batch, state)
 
     def per_datum_loss(self, model, params, x, key, state):
-        log_f_x = self._data_term(model, params, x[None], state)
-        return self._log_ratio_and_barrier(model, params, state) - log_f_x
+        return self._objective(model, params, x[None], state)
 
     def diagnostic_values(self, model, params, data, key, state) -> dict:
         """The importance weights' ESS (a fraction of m) from the last reference to
