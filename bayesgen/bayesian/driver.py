@@ -27,7 +27,7 @@ import numpy as np
 
 from bayesgen._compiled import jit as compiled_jit
 from bayesgen._compiled import owned
-from bayesgen._engine import device_description, progress_bar, show_progress
+from bayesgen._engine import Spread, progress_bar, show_progress, spread_call
 from bayesgen._keys import replicate_keys
 from bayesgen._xla import RUN_ONCE
 from bayesgen.bayesian.base import PosteriorMethod
@@ -485,6 +485,7 @@ def sample_replicates(
     num_warmup=500,
     num_samples=500,
     num_chains=4,
+    devices=None,
 ) -> ReplicatePosteriors:
     """The posterior of ``model`` given each of ``datasets``, every chain of every replicate
     in one vmapped, compiled computation (after one for every replicate's preparation; a
@@ -504,6 +505,10 @@ def sample_replicates(
       method: a string alias or a configured method object.
       key: PRNG key (``jax.random.key(0)`` if None), or one key per replicate.
       num_warmup, num_samples, num_chains: per replicate, as in :func:`sample_posterior`.
+      devices: the replicates are spread evenly over these devices (every local device by
+        default; a count or a list of devices restricts them); each device runs every
+        chain of its share. The draws do not depend on the number of devices beyond
+        floating-point rounding.
 
     Returns:
       A :class:`ReplicatePosteriors`.
@@ -526,20 +531,26 @@ def sample_replicates(
     keys = replicate_keys(key, shape[0])
     statics = (method, model, int(num_warmup), int(num_samples), int(num_chains))
 
+    spread = Spread.over(devices, shape[0])
     t0 = time.perf_counter()
-    compiled = _compiled(model, _prepare_replicates, statics[:2] + statics[4:], keys, datasets)
+    args = spread.put((keys, datasets), (0, 0))
+    prepare = (_prepare_replicates, statics[:2] + statics[4:], *spread.statics((0, 0), 0))
+    compiled = _compiled(model, spread_call, prepare, *args)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    extras = jax.block_until_ready(compiled(keys, datasets))
+    extras = spread.take(jax.block_until_ready(compiled(*args)), 0)
     run_s = time.perf_counter() - t0
     samples, stats = {}, {}
     for idx in _groups(method, extras, shape[0]):
+        group = Spread(spread.devices[: len(idx)], len(idx))
         args = (keys[idx], datasets[idx], jax.tree.map(lambda v, i=idx: v[i], extras))
+        args = group.put(args, (0, 0, 0))
         t0 = time.perf_counter()
-        compiled = _compiled(model, _replicates, statics, *args)
+        run = (_replicates, statics, *group.statics((0, 0, 0), 0))
+        compiled = _compiled(model, spread_call, run, *args)
         compile_s += time.perf_counter() - t0
         t0 = time.perf_counter()
-        part = jax.block_until_ready(compiled(*args))
+        part = group.take(jax.block_until_ready(compiled(*args)), 0)
         run_s += time.perf_counter() - t0
         for out, new in zip((samples, stats), part, strict=True):
             for k, v in new.items():
@@ -570,7 +581,7 @@ def sample_replicates(
         method=method.name,
         normalizer=method.describe_normalizer(model),
         timing={"compile_s": compile_s, "run_s": run_s},
-        device=device_description(),
+        device=spread.description,
     )
 
 
@@ -585,6 +596,7 @@ def sample_posterior(
     num_chains=4,
     chain_method=None,
     progress=None,
+    devices=None,
 ) -> PosteriorResult:
     """Sample the posterior of ``model`` given ``data`` with a Bayesian method.
 
@@ -597,6 +609,13 @@ def sample_posterior(
       chain_method: ``"vectorized"`` (default: all chains in one vmapped computation) or
         ``"sequential"`` (one chain after another, same compiled code).
       progress: print a line per chain phase on stderr; default: when stderr is a terminal.
+      devices: vectorised chains are spread evenly over these devices (every local device
+        by default; a count or a list of devices restricts them), each device running its
+        share of the chains; the draws follow the same chains' law on any number of
+        devices (a different batch layout changes the rounding, which a NUTS trajectory
+        amplifies, so they need not be bitwise equal). A population whose members read
+        each other (``exchange`` with ``population=True``), and sequential chains, run on
+        the first device. ``device`` in the result names the devices used.
 
     Returns:
       A :class:`PosteriorResult`.
@@ -634,15 +653,21 @@ def sample_posterior(
     states = jax.block_until_ready(states)
     init_s = time.perf_counter() - t0
 
+    together = chain_method == "vectorized" and not kernel.is_ensemble_kernel
+    spread = Spread.over(devices, num_chains // len(states), spread=together)
+    axes, out_axes = (0, None, None), (0, 1)  # state, data, extras; final state, draws
+    args = [spread.put((state, data, extras), axes) for state in states]
     t0 = time.perf_counter()
-    compiled = _compiled(model, _run, statics, states[0], data, extras)
+    compiled = _compiled(
+        model, spread_call, (_run, statics, *spread.statics(axes, out_axes)), *args[0]
+    )
     compile_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     outputs = []
     with progress_bar(num_chains, method.name, show, unit="chain") as bar:
-        for state in states:
-            outputs.append(jax.block_until_ready(compiled(state, data, extras)))
+        for a in args:
+            outputs.append(spread.take(jax.block_until_ready(compiled(*a)), out_axes))
             bar.update(num_chains // len(states))
     run_s = time.perf_counter() - t0
 
@@ -661,7 +686,7 @@ def sample_posterior(
         method=method.name,
         normalizer=method.describe_normalizer(model),
         timing={"prepare_s": prepare_s, "init_s": init_s, "compile_s": compile_s, "run_s": run_s},
-        device=device_description(),
+        device=spread.description,
         info={
             k: np.asarray(v)
             for k, v in {

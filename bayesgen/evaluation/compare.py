@@ -278,6 +278,7 @@ def compare(
     on_result=None,
     uncertainty: str | None = None,
     num_bootstrap: int = 100,
+    devices=None,
 ) -> Comparison:
     """Run ``methods`` (aliases or configured objects, from either side; default: every
     applicable one) on the same ``data`` and tabulate how each did.
@@ -298,6 +299,8 @@ def compare(
         and the intervals are NaN); None: each estimator's default.
       num_bootstrap: refits of the parametric bootstrap, where a method's standard errors
         are the bootstrap (passed to :func:`bayesgen.fit`).
+      devices: the Bayesian methods' chains are spread over these devices (every local
+        device by default; passed to :func:`bayesgen.sample_posterior`).
 
     Raises:
       MethodError: an unknown method name (methods that do not apply are skipped instead,
@@ -351,6 +354,7 @@ def compare(
                     num_samples=num_samples,
                     num_chains=num_chains,
                     progress=progress,
+                    devices=devices,
                 )
                 estimate = r.mean()
                 interval = r.interval(level)

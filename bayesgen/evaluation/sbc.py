@@ -125,6 +125,7 @@ def sbc(
     num_ranks: int = 39,
     num_bins: int = 10,
     alpha: float = 0.01,
+    devices=None,
 ) -> SBC:
     """Simulation-based calibration of a posterior ``method`` on ``model`` under the model's
     prior (:meth:`bayesgen.Model.with_prior` sets another). See the module docstring.
@@ -139,6 +140,8 @@ def sbc(
         at most ``num_chains * num_samples``); ``num_ranks + 1`` must be a multiple of
         ``num_bins``.
       alpha: the family-wise level of the uniformity test.
+      devices: the simulations are spread over these devices (every local device by
+        default; see :func:`bayesgen.bayesian.sample_replicates`).
 
     Raises:
       MethodError: bad sizes, or a frequentist method.
@@ -177,6 +180,7 @@ def sbc(
         num_warmup=num_warmup,
         num_samples=num_samples,
         num_chains=num_chains,
+        devices=devices,
     )
     seconds = time.perf_counter() - t0
 

@@ -90,6 +90,7 @@ def coverage_study(
     on_result=None,
     out=None,
     chunk_size: int | None = None,
+    devices=None,
 ) -> CoverageStudy:
     """Coverage, bias, RMSE and interval width of ``methods`` over ``replicates`` datasets
     of ``n`` data simulated at ``truth`` (see the module docstring). ``num_warmup``,
@@ -108,6 +109,11 @@ def coverage_study(
     an interruption loses at most one chunk. Every replicate has the key and dataset it has
     without chunks. A damaged chunk is recomputed; one written by a study of another
     configuration raises, so that results are never mixed.
+
+    Every method's replicates are spread over ``devices`` (every local device by default; a
+    count or a list of devices restricts them): the fits and draws do not depend on the
+    number of devices beyond floating-point rounding, and ``device`` in each row names the
+    devices used.
 
     Raises:
       MethodError: an unknown method, bad sizes, or ``out`` holding another study.
@@ -169,6 +175,7 @@ def coverage_study(
                     num_samples=num_samples,
                     num_chains=num_chains,
                     num_bootstrap=num_bootstrap,
+                    devices=devices,
                 )
                 chunk["seconds"] = time.perf_counter() - t0
                 if path is not None:
@@ -207,6 +214,7 @@ def coverage_study(
             row["r-hat > 1.01"] = np.nan if unconverged is None else unconverged
             row["why"] = why
             row["seconds"] = seconds
+            row["device"] = values["device"]
             rows.append(row)
     return CoverageStudy(
         table=pd.DataFrame(rows),
@@ -231,6 +239,7 @@ def _replicate_values(model, side, method, datasets, keys, sym, level, **setting
             num_warmup=settings["num_warmup"],
             num_samples=settings["num_samples"],
             num_chains=settings["num_chains"],
+            devices=settings["devices"],
         )
         finite = reps.finite
         estimates = flat_columns(reps.mean(), sym, batch_ndim=1)
@@ -240,7 +249,12 @@ def _replicate_values(model, side, method, datasets, keys, sym, level, **setting
         r_hat = np.asarray(reps.r_hat, float)
     else:
         reps = freq_driver.fit_replicates(
-            model, datasets, method, key=keys, num_bootstrap=settings["num_bootstrap"]
+            model,
+            datasets,
+            method,
+            key=keys,
+            num_bootstrap=settings["num_bootstrap"],
+            devices=settings["devices"],
         )
         finite = np.asarray(reps.failed_step) < 0
         estimates = flat_columns(reps.params, sym, batch_ndim=1)
@@ -259,6 +273,7 @@ def _replicate_values(model, side, method, datasets, keys, sym, level, **setting
         "ok": np.asarray(reps.ok, bool),
         "failed": failed,
         "r_hat": r_hat,
+        "device": reps.device,
     }
 
 
@@ -293,7 +308,7 @@ def _read_chunk(path, config: dict) -> dict | None:
     return chunk
 
 
-_FIELDS = ("estimate", "low", "high", "finite", "ok", "failed", "r_hat")  # of a chunk
+_FIELDS = ("estimate", "low", "high", "finite", "ok", "failed", "r_hat", "device")  # a chunk's
 
 
 def _concatenate(chunks: list) -> dict:
@@ -305,6 +320,7 @@ def _concatenate(chunks: list) -> dict:
     out["ok"] = np.concatenate([c["ok"] for c in chunks]).astype(bool)
     out["failed"] = [f for c in chunks for f in c["failed"]]
     out["r_hat"] = None if first["r_hat"] is None else np.concatenate([c["r_hat"] for c in chunks])
+    out["device"] = ", ".join(dict.fromkeys(c["device"] for c in chunks))
     return out
 
 

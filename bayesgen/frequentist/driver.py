@@ -23,7 +23,14 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from bayesgen._compiled import jit as compiled_jit
-from bayesgen._engine import compile_timed, device_description, progress_bar, show_progress
+from bayesgen._engine import (
+    Spread,
+    compile_timed,
+    device_description,
+    progress_bar,
+    show_progress,
+    spread_call,
+)
 from bayesgen._keys import replicate_keys
 from bayesgen._xla import RUN_ONCE
 from bayesgen.diagnostics import Check, checks_by_name, stderr_check, verdict, verdicts
@@ -670,6 +677,7 @@ class Replicates(NamedTuple):
     diagnostics: list  # per replicate, {name: Check}: the checks of bg.fit's result
     ok: np.ndarray  # (replicates,) bool: every check of the replicate passed
     why: list  # per replicate, the failed checks in words ("" where ok)
+    device: str = ""  # the devices the replicates were spread over, e.g. "4 x cpu"
 
 
 def fit_replicates(
@@ -682,6 +690,7 @@ def fit_replicates(
     num_steps=None,
     batch_size=None,
     num_bootstrap: int = 0,
+    devices=None,
 ) -> Replicates:
     """Fit every dataset in ``datasets`` (shape ``(R, n, *event_shape)``) as one vmapped,
     jitted computation, each replicate with its own key (``jax.random.split(key, R)[r]``, or
@@ -699,7 +708,12 @@ def fit_replicates(
     Every replicate gets the verdict :func:`fit` would give it (``diagnostics``, ``ok``,
     ``why``): the optimiser, standard errors finite and non-zero (not checked where they
     are NaN by choice, the bootstrap without ``num_bootstrap``), and the estimator's own
-    checks (Monte Carlo MLE's importance weights, NCE's classifier)."""
+    checks (Monte Carlo MLE's importance weights, NCE's classifier).
+
+    The replicates are spread evenly over ``devices`` (every local device by default; a
+    count or a list of devices restricts them; see :class:`bayesgen._engine.Spread`): each
+    device fits its share, and the fits do not depend on how many devices there are beyond
+    floating-point rounding. ``device`` in the result names the devices used."""
     est, key, opt, num_steps = _setup(model, method, key, optimizer, num_steps)
     if num_bootstrap and (int(num_bootstrap) != num_bootstrap or num_bootstrap < 2):
         raise MethodError(f"num_bootstrap must be 0 or an integer >= 2; got {num_bootstrap!r}")
@@ -719,11 +733,14 @@ def fit_replicates(
     if start is None:  # every replicate from the same point
         v0 = jax.tree.map(tile, (u0, nuisance0))
     else:  # each from its own Z-free fit, as bg.fit starts (MCMLE from the MPLE)
-        starts = fit_replicates(model, datasets, start, key=keys).params
+        starts = fit_replicates(model, datasets, start, key=keys, devices=devices).params
         v0 = (jax.vmap(lambda p: unconstrain(model, p))(starts), jax.tree.map(tile, nuisance0))
+    spread = Spread.over(devices, replicates)
+    axes = (0, 0, 0)
     try:
-        fit_many = compiled_jit(model, _fit_many, model, est, opt, num_steps, batch_size, boot)
-        out = fit_many(v0, datasets, keys)
+        statics = (model, est, opt, num_steps, batch_size, boot)
+        fit_many = compiled_jit(model, spread_call, _fit_many, statics, *spread.statics(axes, 0))
+        out = spread.take(fit_many(*spread.put((v0, datasets, keys), axes)), 0)
     except NotImplementedError:
         if not boot:
             raise
@@ -770,6 +787,7 @@ def fit_replicates(
         diagnostics=diagnostics,
         ok=ok,
         why=why,
+        device=spread.description,
     )
 
 
