@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test test-fast lint format bench clean
+.PHONY: demo test test-fast lint format bench bench-gpu clean
 
 $(STAMP): pyproject.toml
 	@if ! { $(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' \
@@ -45,6 +45,14 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/compile_times.py
 	$(PY) benchmarks/cost_of_z.py
 	$(PY) benchmarks/one_lattice.py
+
+# On a machine with an NVIDIA GPU: JAX's CUDA plugin for the installed jax unless JAX already
+# sees the GPU, then the GPU benchmarks (at most 8 minutes; results/<name>.gpu.json beside
+# the CPU results).
+bench-gpu: $(BENCH_STAMP)
+	@$(PY) -c 'import jax; jax.devices("gpu")' >/dev/null 2>&1 || \
+	    $(PY) -m pip install --quiet "jax[cuda12]==$$($(PY) -c 'import jax; print(jax.__version__)')"
+	sh benchmarks/gpu.sh $(abspath $(PY))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

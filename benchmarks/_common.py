@@ -28,7 +28,8 @@ def environment(benchmark: str, dtype: str) -> dict:
 def parse_args(doc: str, name: str, *, full: str | None = None, reps=5, x64: bool = False):
     """The flags every benchmark shares, parsed: ``--full`` (when ``full`` describes it),
     ``--reps`` (unless ``reps`` is False; None lets the script choose), ``--platform`` (applied
-    here, before any computation) and ``--out`` (default ``results/<name>.json``); float64
+    here, before any computation) and ``--out`` (default ``results/<name>.json``, or
+    ``results/<name>.gpu.json`` with ``--platform gpu``); float64
     is switched on when ``x64``."""
     import jax
 
@@ -38,8 +39,13 @@ def parse_args(doc: str, name: str, *, full: str | None = None, reps=5, x64: boo
     if reps is not False:
         parser.add_argument("--reps", type=int, default=reps)
     parser.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
-    parser.add_argument("--out", default=str(RESULTS / f"{name}.json"))
+    parser.add_argument(
+        "--out", help=f"default: results/{name}.json, results/{name}.gpu.json with --platform gpu"
+    )
     args = parser.parse_args()
+    if args.out is None:  # a GPU's (or TPU's) results go beside the CPU's, not over them
+        tag = "" if args.platform in (None, "cpu") else f".{args.platform}"
+        args.out = str(RESULTS / f"{name}{tag}.json")
     if args.platform:
         jax.config.update("jax_platforms", args.platform)
     if x64:
