@@ -98,7 +98,7 @@ def test_posterior_checks_flag_unmixed_and_frozen_chains():
         return PosteriorResult(
             samples={"beta": draws},
             sample_stats={"accept_prob": np.full((4, 500), 0.5)},
-            log_likelihood=None,
+            pointwise=None,
             observed=np.zeros((1, 2, 2)),
             method="test",
             normalizer="",

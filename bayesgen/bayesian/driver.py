@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import jax
@@ -64,7 +65,8 @@ class PosteriorResult:
       samples: ``{name: array (chains, draws, *shape)}`` in the parameters' own space.
       sample_stats: ``{field: array (chains, draws)}`` (acceptance, divergences, ...).
       log_likelihood: per-datum log-likelihood ``(chains, draws, n)`` where Z is exact,
-        else None.
+        else None; computed on first use (by :meth:`to_arviz`, for LOO and WAIC), not in
+        every run (``pointwise`` computes it).
       observed: the data.
       method, side, normalizer, timing (``prepare_s``: the method's calibration before
         sampling, if any; ``init_s``: the kernel's initial states; ``compile_s``: the
@@ -76,7 +78,7 @@ class PosteriorResult:
 
     samples: dict
     sample_stats: dict
-    log_likelihood: np.ndarray | None
+    pointwise: Callable[[], jax.Array | None] | None  # the per-datum log-likelihood, or None
     observed: np.ndarray
     method: str
     normalizer: str
@@ -92,6 +94,12 @@ class PosteriorResult:
             k: tuple(np.quantile(v.reshape(-1, *v.shape[2:]), q, axis=0))
             for k, v in self.samples.items()
         }
+
+    @functools.cached_property
+    def log_likelihood(self) -> np.ndarray | None:
+        """The per-datum log-likelihood ``(chains, draws, n)`` where Z is exact, else None."""
+        values = None if self.pointwise is None else self.pointwise()
+        return None if values is None else np.asarray(values)
 
     def mean(self) -> dict:
         """Posterior means ``{name: array (*shape)}`` over every chain and draw."""
@@ -324,10 +332,13 @@ def _run(kernel, fields, num_warmup, num_samples, state, data, extras):
     return jax.lax.fori_loop(0, num_warmup + num_samples, step, (state, draws))
 
 
-def _postprocess(kernel, zs, data, extras):
-    """Every draw mapped to the constrained parameters (and the pointwise log-likelihood),
-    compiled: run eagerly, its scans would keep the model in JAX's dispatch caches."""
-    return jax.vmap(jax.vmap(kernel.postprocess_fn((data,), extras)))(zs)
+def _postprocess(kernel, names, zs, data, extras):
+    """Every draw mapped to the sites ``names`` (the constrained parameters, or the
+    pointwise log-likelihood; a site the model lacks is None), compiled: run eagerly, its
+    scans would keep the model in JAX's dispatch caches; jitted, what is not asked for is
+    not computed."""
+    sites = jax.vmap(jax.vmap(kernel.postprocess_fn((data,), extras)))(zs)
+    return {k: sites.get(k) for k in names}
 
 
 def _compiled(model, fn, statics, *args):
@@ -675,13 +686,18 @@ def sample_posterior(
     zs, stats = jax.tree.map(
         lambda *a: jnp.swapaxes(jnp.concatenate(a, 1), 0, 1), *[o[1] for o in outputs]
     )
-    constrained = dict(compiled_jit(model, _postprocess, kernel)(zs, data, extras))
-    log_lik = constrained.pop(LOG_LIKELIHOOD_SITE, None)
-    samples = {k: np.asarray(constrained[k]) for k in model.param_names}
+    names = tuple(model.param_names)
+    constrained = compiled_jit(model, _postprocess, kernel, names)(zs, data, extras)
+    samples = {k: np.asarray(constrained[k]) for k in names}
+    pointwise = compiled_jit(model, _postprocess, kernel, (LOG_LIKELIHOOD_SITE,))
+
+    def log_likelihood():
+        return pointwise(zs, data, extras)[LOG_LIKELIHOOD_SITE]
+
     return PosteriorResult(
         samples=samples,
         sample_stats={k: np.asarray(v) for k, v in stats.items()},
-        log_likelihood=None if log_lik is None else np.asarray(log_lik),
+        pointwise=log_likelihood,
         observed=np.asarray(data),
         method=method.name,
         normalizer=method.describe_normalizer(model),
