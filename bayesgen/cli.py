@@ -10,7 +10,10 @@
     bayesgen study MODEL [--shape 4x4] [--truth beta=0.3,h=0.05] [--n 300] [--methods a,b]
                          [--replicates 100] [--level 0.95] [--seed 0] [--json FILE]
                          [--platform cpu|gpu|tpu] [--warmup 500] [--draws 500] [--chains 4]
-                         [--bootstrap 0]
+                         [--bootstrap 0] [--out DIR] [--chunk 25]
+    bayesgen sweep GRID.toml --out DIR [--ray [ADDRESS]] [--cpus-per-cell 1]
+                             [--gpus-per-cell G] [--json FILE] [--plot FILE]
+    bayesgen sweep --collect DIR [--json FILE] [--plot FILE]
 
 Errors are one line on stderr and a non-zero exit status (2 for bad input), never a
 traceback. float64 is enabled here, at the entry point.
@@ -35,29 +38,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parse_shape(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise ParameterError(f"--shape must look like 4x4 or 3; got {text!r}") from None
-    if any(s < 1 for s in shape):
-        raise ParameterError(f"--shape sides must be positive; got {text!r}")
-    return shape
+    from bayesgen.models.spec import parse_shape
+
+    return parse_shape(text)
 
 
 def _parse_truth(text: str | None, model) -> dict:
     """``beta=0.3,h=0.05``; a scalar fills a vector, times the identity for a matrix;
-    vectors may be written ``mu=0.5:1.0``."""
-    import jax.numpy as jnp
+    vectors may be written ``mu=0.5:1.0`` (filled and checked by
+    :func:`bayesgen.models.spec.truth_params`, as a sweep grid's truth is)."""
+    from bayesgen.models.spec import truth_params
 
-    truth = {k: jnp.asarray(v) for k, v in getattr(model, "default_truth", {}).items()}
+    values = {}
     if text:
-        specs = {p.name: p for p in model.params_spec}
         for item in text.split(","):
             name, sep, value = item.partition("=")
             name = name.strip()
-            if not sep or name not in specs:
+            if not sep or name not in model.param_names:
                 raise ParameterError(
                     f"--truth takes name=value pairs for {model.param_names}; got {item!r}"
                 )
@@ -65,15 +62,8 @@ def _parse_truth(text: str | None, model) -> dict:
                 numbers = [float(v) for v in value.split(":")]
             except ValueError:
                 raise ParameterError(f"--truth {name}: {value!r} is not a number") from None
-            shape = specs[name].shape
-            if len(numbers) > 1:
-                arr = jnp.asarray(numbers)
-            elif len(shape) == 2 and shape[0] == shape[1]:
-                arr = numbers[0] * jnp.eye(shape[0])
-            else:
-                arr = jnp.full(shape, numbers[0])
-            truth[name] = arr
-    return model.check_params(truth)
+            values[name] = numbers if len(numbers) > 1 else numbers[0]
+    return truth_params(values, model)
 
 
 def _setup_jax(platform: str | None):
@@ -92,21 +82,12 @@ def _setup_jax(platform: str | None):
 
 
 def _make_model(name: str, shape, truth: str | None = None, **options):
-    """The model ``name`` from the CLI's flags; ``options`` (``terms``, and from observed
-    data ``num_nodes`` and ``nodes``) go to the models whose ``from_cli`` takes them. A flag
-    the model does not take is an error; what the data say is used where it applies."""
-    import inspect
+    """The model ``name`` from the CLI's flags (see :func:`bayesgen.models.spec.make_model`):
+    the names in ``--truth`` choose the variant (Ising's zero field)."""
+    from bayesgen.models.spec import make_model
 
-    from bayesgen.models import REGISTRY
-
-    if name not in REGISTRY:
-        raise ParameterError(f"unknown model {name!r}; `bayesgen models` lists {sorted(REGISTRY)}")
     names = [item.partition("=")[0].strip() for item in truth.split(",")] if truth else []
-    takes = inspect.signature(REGISTRY[name].from_cli).parameters
-    if options.get("terms") is not None and "terms" not in takes:
-        raise ParameterError(f"--terms is for ergm; {name} takes no terms")
-    given = {k: v for k, v in options.items() if v is not None and k in takes}
-    return REGISTRY[name].from_cli(shape, names, **given)
+    return make_model(name, shape, names, **options)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -429,8 +410,9 @@ def _methods(text: str | None, model) -> list | None:
     ``default_methods`` (the network energy's schedules) is that configured estimator."""
     if not text:
         return None
-    configured = {m[0]: m for m in model.default_methods or () if isinstance(m, tuple)}
-    return [configured.get(m.strip(), m.strip()) for m in text.split(",") if m.strip()]
+    from bayesgen.models.spec import method_spec
+
+    return [method_spec(m.strip(), model) for m in text.split(",") if m.strip()]
 
 
 def cmd_study(args) -> int:
@@ -495,6 +477,85 @@ def cmd_study(args) -> int:
         study.to_json(args.json)
         print(f"wrote {args.json}")
     return 0
+
+
+def _sweep_summary(table) -> None:
+    """A cell-by-cell summary on stdout: per cell and method, the mean RMSE and coverage
+    over the parameters, and the seconds."""
+    t = table.table
+    if t.empty:
+        print("no finished cells")
+        return
+    rows = []
+    for _, g in t.groupby("cell", sort=False):
+        r = g.iloc[0]
+        cov = g["coverage"].mean()
+        rows.append(
+            [
+                r["model"],
+                r["shape"] or "",
+                str(r["size"]),
+                str(r["n"]),
+                r["method"],
+                str(r["replicates"]),
+                str(r["seed"]),
+                f"{g['rmse'].mean():.4f}",
+                "" if np.isnan(cov) else f"{cov:.3f}",
+                f"{r['seconds']:.1f}",
+            ]
+        )
+    header = ["model", "shape", "size", "n", "method", "replicates", "seed", "mean rmse"]
+    print(_table([*header, "mean coverage", "seconds"], rows))
+
+
+def _sweep_outputs(args, table) -> None:
+    for skip in table.skipped:
+        print(f"skipped {skip['method']} in {skip['cell']}: {skip['why']}")
+    for name, why in table.damaged.items():
+        print(f"damaged cell file {name} left out: {why}", file=sys.stderr)
+    if args.json:
+        table.to_json(args.json)
+        print(f"wrote {args.json}")
+    if args.plot:
+        table.plot(args.plot)
+        print(f"wrote {args.plot}")
+
+
+def cmd_sweep(args) -> int:
+    from bayesgen.evaluation import collect, sweep
+
+    _check_writable(args.json, args.plot)
+    if args.collect is not None:
+        if args.grid or args.out or args.ray:
+            raise ParameterError("--collect DIR takes no grid, --out or --ray")
+        _setup_jax(None)
+        table = collect(args.collect)
+        print(f"bayesgen sweep: {table.cells} cells in {args.collect}")
+        _sweep_summary(table)
+        _sweep_outputs(args, table)
+        return 0
+    if not args.grid or not args.out:
+        raise ParameterError("bayesgen sweep takes GRID.toml --out DIR (or --collect DIR)")
+    _check_writable(f"{args.out}/.cell")
+    _setup_jax(args.platform)
+    done = sweep(
+        args.grid,
+        args.out,
+        ray=args.ray,
+        cpus_per_cell=args.cpus_per_cell,
+        gpus_per_cell=args.gpus_per_cell,
+    )
+    where = "in this process" if args.ray is None else "on Ray"
+    print(
+        f"bayesgen sweep: {len(done.cells)} cells, {len(done.computed)} computed {where}, "
+        f"{len(done.reused)} already in {args.out}, {len(done.failed)} failed "
+        f"({done.seconds:.1f} s)"
+    )
+    _sweep_summary(done.table)
+    _sweep_outputs(args, done.table)
+    for stem, why in done.failed.items():
+        print(f"bayesgen: cell {stem} failed: {why}", file=sys.stderr)
+    return 1 if done.failed else 0
 
 
 def _add_common(p, *, n: int, json_what: str, methods: bool, draws: int | None = None):
@@ -569,6 +630,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--chunk", type=int, help="replicates per checkpoint with --out (default: all at once)"
     )
     p.set_defaults(func=cmd_study)
+    p = sub.add_parser(
+        "sweep",
+        help="coverage studies over a grid of models, sizes, n and methods (resumable; Ray)",
+    )
+    p.add_argument("grid", nargs="?", metavar="GRID.toml", help="the grid file (see the README)")
+    p.add_argument("--out", metavar="DIR", help="the folder of cell files; a rerun resumes")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run one Ray task per cell: alone, on a local Ray cluster started for the run; "
+        "with ADDRESS, on that running cluster (needs the extra: pip install "
+        "'bayesgen[distributed]')",
+    )
+    p.add_argument(
+        "--cpus-per-cell", type=float, default=1, help="CPUs of each Ray task (default 1)"
+    )
+    p.add_argument(
+        "--gpus-per-cell",
+        type=float,
+        help="GPUs of each Ray task (default: the cluster's GPUs shared evenly)",
+    )
+    p.add_argument("--collect", metavar="DIR", help="merge the cell files in DIR into one table")
+    p.add_argument("--json", help="write the merged table here (schema bayesgen.sweep/1)")
+    p.add_argument("--plot", help="write RMSE, coverage and seconds against n and size here")
+    p.add_argument("--platform", choices=["cpu", "gpu", "tpu"])
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 
