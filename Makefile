@@ -1,6 +1,6 @@
 # `make demo` and `make test` do all the set-up on a fresh machine: they create .venv from a
 # Python >= 3.12 found on this machine (tools/find-python.sh), install bayesgen with its dev
-# extra, and reinstall only when pyproject.toml changes.
+# and distributed (Ray) extras, and reinstall only when pyproject.toml changes.
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	    "$$python" -m venv $(VENV) || { rm -rf $(VENV); exit 1; }; \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,distributed]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,7 +33,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q $(TEST_PROCS) -m "not slow"
 
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet -e '.[dev,distributed,bench]'
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
