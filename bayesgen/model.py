@@ -337,6 +337,23 @@ class Model(metaclass=_ModelType):
         """Check a batch of data against the support; see :meth:`Support.validate`."""
         return self.support.validate(data)
 
+    def validate_datasets(self, datasets) -> jax.Array:
+        """Check replicate datasets of equal size, shape ``(replicates, n, *event_shape)``
+        (an array, or a list of equal-shape batches), against the support in one pass."""
+        event = tuple(self.support.event_shape)
+        try:
+            stacked = jnp.asarray(datasets)
+        except (TypeError, ValueError):
+            stacked = None
+        shape = () if stacked is None else tuple(stacked.shape)
+        if len(shape) != len(event) + 2 or shape[2:] != event:
+            raise DataError(
+                f"datasets must have shape (replicates, n, *{event}); got "
+                f"{shape if stacked is not None else 'batches of unequal shapes'}. Stack "
+                "datasets of the same size along a new first axis"
+            )
+        return jnp.reshape(self.support.validate(jnp.reshape(stacked, (-1, *event))), shape)
+
     # -- densities ---------------------------------------------------------------------
     def log_unnormalized(self, params: Mapping[str, jax.typing.ArrayLike], x: jax.Array):
         """log f_θ(x) for ONE datum ``x`` of shape ``support.event_shape``; vmap for batches."""

@@ -324,3 +324,16 @@ def test_one_parametrization_serves_both_sides():
     assert abs(float(jnp.trapezoid(density, u)) - 1.0) < 1e-6
     origin = posts.origin(jnp.float64)["s"]
     assert float(origin) == 0.0 and float(posts.constrain({"s": origin})["s"]) == 1.0
+
+
+def test_replicate_datasets_are_validated_in_one_pass_with_clear_errors():
+    model = bg.models.Ising((2, 2))
+    good = jnp.ones((3, 5, 2, 2))
+    assert model.validate_datasets(good).shape == (3, 5, 2, 2)
+    assert model.validate_datasets([good[0], good[1]]).shape == (2, 5, 2, 2)
+    with pytest.raises(bg.DataError, match=r"shape \(replicates, n, \*\(2, 2\)\)"):
+        model.validate_datasets(jnp.ones((5, 2, 2)))
+    with pytest.raises(bg.DataError, match="unequal shapes"):
+        model.validate_datasets([good[0], good[0, :3]])
+    with pytest.raises(bg.DataError):
+        bg.frequentist.fit_replicates(model, good.at[1, 2, 0, 0].set(2.0), "pseudo_likelihood")

@@ -38,7 +38,7 @@ from bayesgen.bayesian.generalized_bayes import GeneralizedBayes
 from bayesgen.bayesian.nuts import NUTS
 from bayesgen.bayesian.pseudo_posterior import PseudoPosterior
 from bayesgen.diagnostics import Check, checks_by_name, verdict, verdicts
-from bayesgen.errors import DataError, MethodError, check_counts, resolve_method
+from bayesgen.errors import MethodError, check_counts, resolve_method
 
 MAX_R_HAT = 1.01  # Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021), section 4
 MIN_ESS_PER_CHAIN = 100  # the same: bulk and tail ESS above 100 per chain
@@ -530,15 +530,8 @@ def sample_replicates(
     )
     method.check(model)
     method.check_chains(model, int(num_chains), "vectorized")
-    event = tuple(model.support.event_shape)
-    shape = tuple(np.shape(datasets))
-    if len(shape) != len(event) + 2 or shape[2:] != event:
-        raise DataError(
-            f"datasets must have shape (replicates, n, *{event}); got {shape}. Stack "
-            "datasets of the same size along a new first axis"
-        )
-    flat = model.validate(jnp.reshape(jnp.asarray(datasets), (-1, *event)))
-    datasets = jnp.reshape(flat, shape)
+    datasets = model.validate_datasets(datasets)
+    shape = tuple(datasets.shape)
     keys = replicate_keys(key, shape[0])
     statics = (method, model, int(num_warmup), int(num_samples), int(num_chains))
 

@@ -717,7 +717,7 @@ def fit_replicates(
     est, key, opt, num_steps = _setup(model, method, key, optimizer, num_steps)
     if num_bootstrap and (int(num_bootstrap) != num_bootstrap or num_bootstrap < 2):
         raise MethodError(f"num_bootstrap must be 0 or an integer >= 2; got {num_bootstrap!r}")
-    datasets = jnp.stack([model.validate(d) for d in datasets])  # host checks, per replicate
+    datasets = model.validate_datasets(datasets)
     replicates, n = datasets.shape[:2]
     keys = replicate_keys(key, replicates)
     how = est.default_uncertainty(n, model.num_params)
