@@ -374,8 +374,8 @@ def _read_cell(path: Path, config: dict | None = None) -> tuple[dict | None, str
 class Sweep:
     """What :func:`sweep` did: ``cells`` (every cell's file stem, in grid order),
     ``computed`` and ``reused`` (stems computed by this run, and found finished),
-    ``failed`` (``{stem: reason}``), ``seconds``, and ``table``: the grid's cells merged as
-    :func:`collect` merges a folder."""
+    ``failed`` (``{stem: reason}``), ``seconds``, and ``merged``: the grid's finished cells
+    merged as :func:`collect` merges a folder (``table``: its pandas table)."""
 
     out: Path
     cells: list
@@ -383,7 +383,12 @@ class Sweep:
     reused: list
     failed: dict
     seconds: float
-    table: SweepTable
+    merged: SweepTable
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The merged table: a row per cell, method and parameter (see :func:`collect`)."""
+        return self.merged.table
 
 
 def _human(seconds: float) -> str:
@@ -438,19 +443,23 @@ def _import_ray():
     return ray
 
 
-def worker_env(cpus_per_cell: float, gpu_share: float) -> dict:
+def worker_env(cpus_per_cell: float, gpu_share: float, single_threaded: bool = False) -> dict:
     """The environment of a Ray worker running one cell, so that several JAX processes
-    share a machine: the CPU thread pools sized to the cell's CPU share (XLA's Eigen
-    single-threaded, and as many host devices as CPUs, when the share is one CPU or more;
-    OpenMP and BLAS threads likewise), and where a GPU is shared (``gpu_share`` < 1) no
-    preallocation and a memory cap of the share; no GPU at all when the share is 0."""
-    threads = max(1, int(cpus_per_cell))
-    flags = ["--xla_cpu_multi_thread_eigen=false"]
-    if threads > 1:
-        flags.append(f"--xla_force_host_platform_device_count={threads}")
-    env = {"XLA_FLAGS": " ".join(flags)}
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[name] = str(threads)
+    share a machine: OpenMP and BLAS threads sized to the cell's CPU share; with
+    ``single_threaded``, XLA's Eigen single-threaded too (``--xla_cpu_multi_thread_eigen=
+    false``: less contention when cells fill every core, but other kernels, whose rounding
+    differs from an unrestricted process by about 1e-10 relative, enough to flip a check at
+    its threshold); where a GPU is shared (``gpu_share`` < 1) no preallocation and a memory
+    cap of the share (``XLA_PYTHON_CLIENT_PREALLOCATE``, ``XLA_PYTHON_CLIENT_MEM_FRACTION``);
+    no GPU at all when the share is 0.
+
+    XLA's own CPU thread pool cannot be sized by a flag in this JAX (0.12: it takes the
+    process's CPU affinity; ``intra_op_parallelism_threads`` is not an XLA flag and is
+    ignored), so by default a worker computes exactly what this process computes."""
+    threads = str(max(1, int(cpus_per_cell)))
+    env = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), threads)
+    if single_threaded:
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
     if gpu_share <= 0:
         env["JAX_PLATFORMS"] = "cpu"
     elif gpu_share < 1:
@@ -459,10 +468,11 @@ def worker_env(cpus_per_cell: float, gpu_share: float) -> dict:
     return env
 
 
-def _on_ray(pending, out, chunk, address, cpus_per_cell, gpus_per_cell, progress, on_cell):
+def _on_ray(pending, out, chunk, address, per_cell, progress, on_cell):
     """Run ``pending`` (``[(config, path)]``) as one Ray task each; every result is written
     by this driver as it arrives. Returns ``{stem: reason}`` of the cells that failed."""
     ray = _import_ray()
+    cpus_per_cell, gpus_per_cell, single_threaded = per_cell
     started = not ray.is_initialized()
     if started:
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
@@ -492,7 +502,7 @@ def _on_ray(pending, out, chunk, address, cpus_per_cell, gpus_per_cell, progress
         options = {
             "num_cpus": cpus_per_cell,
             "num_gpus": gpus_per_cell,
-            "runtime_env": {"env_vars": worker_env(cpus_per_cell, gpus_per_cell)},
+            "runtime_env": {"env_vars": worker_env(cpus_per_cell, gpus_per_cell, single_threaded)},
         }
         refs = {}
         for config, path in pending:
@@ -529,6 +539,7 @@ def sweep(
     ray=None,
     cpus_per_cell: float = 1,
     gpus_per_cell: float | None = None,
+    single_threaded: bool = False,
     progress: bool = True,
 ) -> Sweep:
     """Run every cell of ``grid`` (a dict as a TOML grid file reads, or its path; see the
@@ -545,7 +556,8 @@ def sweep(
         initialised by the caller is used as it is. Every cell is one Ray task calling
         :func:`run_cell`, with ``cpus_per_cell`` CPUs and ``gpus_per_cell`` GPUs (default:
         the cluster's GPUs shared evenly among the cells that fit its CPUs; 0 without GPUs)
-        and the environment of :func:`worker_env`. bayesgen and the same JAX must be
+        and the environment of :func:`worker_env` (``single_threaded``: XLA's Eigen
+        single-threaded in every worker). bayesgen and the same JAX must be
         installed on the cluster's nodes; with ``chunk``, ``out`` must be a folder they
         share.
       progress: a progress line on stderr (cells done, running, left; time left).
@@ -599,11 +611,12 @@ def sweep(
                 bar.done += 1
                 bar.show(int(i + 1 < len(pending)), path.stem, finished=True)
         else:
-            failed = _on_ray(pending, out, chunk, ray, cpus_per_cell, gpus_per_cell, bar, on_cell)
+            per_cell = (cpus_per_cell, gpus_per_cell, single_threaded)
+            failed = _on_ray(pending, out, chunk, ray, per_cell, bar, on_cell)
     finally:
         bar.close()
     stems = [p.stem for p in paths]
-    table = _merge([(s, docs[s]) for s in stems if s in docs], {})
+    merged = _merge([(s, docs[s]) for s in stems if s in docs], {})
     return Sweep(
         out=out,
         cells=stems,
@@ -611,7 +624,7 @@ def sweep(
         reused=reused,
         failed=failed,
         seconds=time.perf_counter() - t0,
-        table=table,
+        merged=merged,
     )
 
 
