@@ -535,6 +535,11 @@ def cmd_sweep(args) -> int:
         _sweep_summary(table)
         _sweep_outputs(args, table)
         return 0
+    if not args.grid and args.ray and args.ray.endswith(".toml"):
+        raise ParameterError(
+            f"--ray took {args.ray} for a cluster's address: put --ray after the grid file "
+            "(or write --ray local)"
+        )
     if not args.grid or not args.out:
         raise ParameterError("bayesgen sweep takes GRID.toml --out DIR (or --collect DIR)")
     _check_writable(f"{args.out}/.cell")

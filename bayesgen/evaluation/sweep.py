@@ -36,6 +36,7 @@ cell's configuration (``model``, ``shape``, ``size``: values per datum, ``parame
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -517,7 +518,8 @@ def _on_ray(pending, out, chunk, address, per_cell, progress, on_cell):
             try:
                 doc = ray.get(done[0])
             except BayesgenError as err:  # Ray's task error is also the cause's class
-                failed[path.stem] = str(err).strip().splitlines()[-1]
+                cause = getattr(err, "cause", None) or err  # the worker's own exception
+                failed[path.stem] = str(cause).strip().splitlines()[-1]
             except ray.exceptions.RayTaskError:
                 raise  # a bug: its traceback
             except ray.exceptions.RayError as err:  # a worker or node lost
@@ -595,6 +597,8 @@ def sweep(
         computed.append(path.stem)
         if chunk is not None:
             shutil.rmtree(out / ".chunks" / path.stem, ignore_errors=True)
+            with contextlib.suppress(OSError):  # the last cell's leaves the folder empty
+                (out / ".chunks").rmdir()
 
     try:
         if ray in (None, False):
