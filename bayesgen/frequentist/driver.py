@@ -656,7 +656,7 @@ def fit(
         method=est.name,
         normalizer=est.describe_normalizer(model),
         timing=timing,
-        device=device_description(),
+        device=device_description(jax.local_devices()[:1]),  # one fit: the default device
         uncertainty=described,
         nuisance={k: np.asarray(x) for k, x in nuisance.items()},
         nuisance_stderr={k: np.asarray(x) for k, x in se_nuisance.items()},
