@@ -482,7 +482,8 @@ def cmd_study(args) -> int:
 
 def _sweep_summary(table) -> None:
     """A cell-by-cell summary on stdout: per cell and method, the mean RMSE and coverage
-    over the parameters, and the seconds."""
+    over the parameters, how many replicates passed their own checks (of those that stayed
+    finite) and which checks failed, and the seconds."""
     t = table.table
     if t.empty:
         print("no finished cells")
@@ -502,11 +503,13 @@ def _sweep_summary(table) -> None:
                 str(r["seed"]),
                 f"{g['rmse'].mean():.4f}",
                 "" if np.isnan(cov) else f"{cov:.3f}",
+                f"{r['replicates ok']}/{r['finite']}",
+                r["why"],
                 f"{r['seconds']:.1f}",
             ]
         )
     header = ["model", "shape", "size", "n", "method", "replicates", "seed", "mean rmse"]
-    print(_table([*header, "mean coverage", "seconds"], rows))
+    print(_table([*header, "mean coverage", "ok/finite", "flagged by", "seconds"], rows))
 
 
 def _sweep_outputs(args, table) -> None:

@@ -546,7 +546,7 @@ def sample_replicates(
     run_s = time.perf_counter() - t0
     samples, stats = {}, {}
     for idx in _groups(method, extras, shape[0]):
-        group = Spread(spread.devices[: len(idx)], len(idx))
+        group = Spread.over(spread.devices, len(idx))
         args = (keys[idx], datasets[idx], jax.tree.map(lambda v, i=idx: v[i], extras))
         args = group.put(args, (0, 0, 0))
         t0 = time.perf_counter()

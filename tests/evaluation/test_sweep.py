@@ -99,6 +99,11 @@ def test_cells_are_files_named_by_their_configuration(reference, tmp_path, capsy
     capsys.readouterr()
     js, png = tmp_path / "sweep.json", tmp_path / "sweep.png"
     assert main(["sweep", "--collect", str(out), "--json", str(js), "--plot", str(png)]) == 0
+    printed = capsys.readouterr().out
+    # each cell's line carries its verdicts: replicates ok of those finite, checks failed
+    assert "ok/finite" in printed and "flagged by" in printed
+    for _, r in t.groupby("cell").first().iterrows():
+        assert f"{r['replicates ok']}/{r['finite']}" in printed
     merged = json.loads(js.read_text())
     assert merged["schema"] == SWEEP_SCHEMA and merged["cells"] == 6 and not merged["damaged"]
     assert len(merged["rows"]) == 12 and {"model", "shape", "size", "n", "seed"} <= set(
