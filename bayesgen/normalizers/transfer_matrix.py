@@ -174,7 +174,8 @@ def _momentum_sectors(rows: int, width: int):
     weight = np.where((ks == 0) | (2 * ks == width), 1.0, 2.0)[:, None]
     inside = ((ks[:, None] * period[None, :]) % width == 0).astype(float)
     coef = inside[:, :, None] * inside[:, None, :] * np.sqrt(np.outer(period, period)) / width
-    dft = np.exp(-2j * np.pi * np.outer(np.arange(width), ks) / width)
+    complex_dtype = jax.dtypes.canonicalize_dtype(np.complex128)  # complex64 without x64
+    dft = np.exp(-2j * np.pi * np.outer(np.arange(width), ks) / width).astype(complex_dtype)
 
     def features():
         """φ(a, b, m) with log T[a, S^m b] = β φ_β + h φ_h: (2, orbits, orbits, W)."""
