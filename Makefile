@@ -39,6 +39,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/gibbs_throughput.py
 	$(PY) benchmarks/exact_normalizers.py
+	$(PY) benchmarks/ais_log_z.py
 	$(PY) benchmarks/fit_overhead.py
 	$(PY) benchmarks/posterior_overhead.py
 	$(PY) benchmarks/study_cost.py
