@@ -31,6 +31,8 @@ Widths up to :data:`MAX_WIDTH` (a 4096 x 4096 matrix); any number of rows.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,12 +74,25 @@ def ising_transfer_matrix_log_z(beta: jax.Array, h: jax.Array, shape: tuple[int,
     # β < 0 with R odd: T has negative eigenvalues whose odd powers cancel against the
     # positive ones (a frustrated antiferromagnet; 1e-9 of log Z was lost on 10 x 13 at
     # β = -0.9); the products of positive matrices lose nothing there
-    return jax.lax.cond(theta[0] >= 0, sectors, _positive_products(rows, width), theta)
+    # Under vmap the condition is batched and both branches run, each on a harmless input
+    # where it is not chosen (so that neither's non-finite values leak into gradients).
+    products, frustrated = _positive_products(rows, width), theta[0] < 0
+    harmless = jnp.zeros_like(theta)
+    return jax.lax.cond(
+        frustrated,
+        lambda t: products(jnp.where(frustrated, t, harmless)),
+        lambda t: sectors(jnp.where(frustrated, harmless, t)),
+        theta,
+    )
 
 
 def _positive_products(rows: int, width: int):
     """log Z(θ) as Tr(T^R) from products of the positive matrices (dense repeated squaring
-    up to :data:`DENSE_MAX_WIDTH`, row by row beyond), forward-differentiated."""
+    up to :data:`DENSE_MAX_WIDTH`, row by row beyond), forward-differentiated.
+
+    Known limit: far below β = 0 on an odd number of rows the diagonal of T^R underflows
+    against its largest entry, which sets the scale (4 x 5: the gradient is NaN from about
+    β = -90 and log Z -inf at β = -120); a log-space product would be needed there."""
     n_states = 2**width
     # NumPy tables (constants of the trace, which the branches below may close over)
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
@@ -165,7 +180,8 @@ def _momentum_sectors(rows: int, width: int):
     (X_p)_ii and the second derivative adds Σ_ij f'[λ_i, λ_j] (X_p)_ij (X_q)_ji, f'[·,·]
     the divided difference of f'(x) = R x^(R-1), evaluated without cancellation, so that
     (near-)degenerate eigenvalues are harmless. Entries are rescaled by their largest and
-    eigenvalues by the largest, so nothing overflows."""
+    eigenvalues by the largest (the Perron root, so every |λ / λ_max| <= 1), so nothing
+    overflows, for any number of rows."""
     spins, reps, period, images = _shift_orbits(width)
     s_rep = spins[reps]
     bonds = np.sum(s_rep * np.roll(s_rep, -1, axis=1), axis=1)
@@ -257,17 +273,20 @@ def _momentum_sectors(rows: int, width: int):
 
 def _power_divided_difference(u: jax.Array, n: int) -> jax.Array:
     """(u_i^n - u_j^n) / (u_i - u_j) (n u^(n-1) where equal) for the eigenvalues ``u``
-    (..., N) of each block, as (..., N, N), without cancellation: for u_i, u_j of one sign
-    and within a factor e^½ of each other it is u_j^(n-1) expm1(n d) / expm1(d) with
-    d = log(u_i / u_j); otherwise the difference quotient is well conditioned as it is."""
+    (..., N) of each block (|u| <= 1), as (..., N, N), without cancellation or overflow for
+    any n: for u_i, u_j of one sign within a factor e^½ of each other, with m the larger in
+    magnitude, o the other and d = log(o / m) <= 0, it is m^(n-1) expm1(n d) / expm1(d),
+    every factor at most 1 in magnitude; otherwise the difference quotient is well
+    conditioned as it is."""
     a, b = u[..., :, None], u[..., None, :]
     if n == 0:
         return jnp.zeros_like(a * b)
-    close = (a * b > 0) & (jnp.abs(a - b) < 0.39 * jnp.abs(b))
-    ratio = jnp.where(close, a / jnp.where(close, b, 1.0), 2.0)
-    d = jnp.log(ratio)
-    near = jnp.where(d == 0, n, jnp.expm1(n * d) / jnp.where(d == 0, 1.0, jnp.expm1(d)))
-    near = b ** (n - 1) * near
+    larger = jnp.where(jnp.abs(a) >= jnp.abs(b), a, b)
+    other = jnp.where(jnp.abs(a) >= jnp.abs(b), b, a)
+    close = (a * b > 0) & (jnp.abs(other) >= math.exp(-0.5) * jnp.abs(larger))
+    d = jnp.log(jnp.where(close, other / jnp.where(close, larger, 1.0), 0.5))
+    ratio = jnp.where(d == 0, n, jnp.expm1(n * d) / jnp.where(d == 0, 1.0, jnp.expm1(d)))
+    near = larger ** (n - 1) * ratio
     diff = jnp.where(close, 1.0, a - b)
     far = jnp.where(diff == 0, n * a ** (n - 1), (a**n - b**n) / jnp.where(diff == 0, 1.0, diff))
     return jnp.where(close, near, far)

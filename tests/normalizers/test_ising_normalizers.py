@@ -110,6 +110,33 @@ def test_momentum_sectors_equal_the_products_of_positive_matrices(shape):
         np.testing.assert_allclose(hess[0](theta), hess[1](theta), rtol=1e-8, atol=1e-8)
 
 
+@pytest.mark.parametrize("rows", [2400, 2401])
+def test_momentum_sectors_hold_on_very_long_lattices(rows):
+    """R in the thousands: λ^R and the Hessian's divided differences of R x^(R-1) neither
+    overflow nor cancel (both once gave NaN from 6 x 2,160 on)."""
+    from bayesgen.normalizers.transfer_matrix import _momentum_sectors, _positive_products
+
+    theta = jnp.array([0.44, 0.1])
+    for order in (lambda f: f, jax.grad, jax.hessian):
+        got, want = (
+            jax.jit(order(f(rows, 6)))(theta) for f in (_momentum_sectors, _positive_products)
+        )
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_vmapped_signs_of_beta_on_odd_rows_give_each_ones_answer():
+    """Under vmap the sign test is batched and both ways run for every member: each member
+    still gets its own way's value and gradient, finite."""
+    shape, betas = (5, 7), jnp.array([-5.0, -0.5, 0.0, 0.3, 2.0])
+    f = lambda b: ising_transfer_matrix_log_z(b, 0.1, shape)  # noqa: E731
+    batched = jax.jit(jax.vmap(jax.value_and_grad(f)))(betas)
+    one_by_one = [jax.jit(jax.value_and_grad(f))(b) for b in betas]
+    for got, want in zip(zip(*batched, strict=True), one_by_one, strict=True):
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_a_frustrated_antiferromagnet_is_computed_without_cancellation():
     """β < 0 on an odd number of rows: the sectors' λ^R cancel (they lose digits here), so
     log Z comes from the positive products, equal to a 40-digit reference (mpmath)."""
