@@ -3,7 +3,8 @@
 Ising 8 x 8 at β = 0.4, h = 0 (just below the critical 0.4407), where the transfer matrix
 gives log Z exactly: ``bg.normalizers.ais_log_normalizer`` for a grid of (particles,
 temperatures), one sweep of checkerboard Gibbs per temperature. For each setting: the
-seconds per call after compilation (median of --reps), and over --reps seeds the error of
+seconds per call after compilation (median of --reps), and over --reps + 1 seeds (the
+compiling call's estimate counts too) the error of
 the estimate against the transfer matrix, the reported standard error and the z-scores
 (error / SE), so both accuracy and the honesty of the SE are visible. The bar is the issue's
 measurement of hamon's parallel tempering with thermodynamic integration on this kind of
