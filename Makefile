@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test test-fast lint format bench bench-gpu clean
+.PHONY: demo test test-slow test-all lint format bench bench-gpu clean
 
 $(STAMP): pyproject.toml
 	@if ! { $(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' \
@@ -26,11 +26,18 @@ demo: $(STAMP)
 # Tests run in parallel processes (pytest-xdist), at most 4, one per core.
 TEST_PROCS := -n auto --maxprocesses 4 --dist worksteal
 
+# `make test`: every test not marked slow (under 10 minutes cold on 2 cores). The slow ones
+# (more than about 11 s each, cold: compilation, mostly) are correctness checks too:
+# `make test-slow` runs them, `make test-all` runs both in one pass, and CI runs `make test`
+# then `make test-slow` (.ci/run).
 test: $(STAMP)
-	$(PY) -m pytest -q $(TEST_PROCS)
-
-test-fast: $(STAMP)
 	$(PY) -m pytest -q $(TEST_PROCS) -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q $(TEST_PROCS) -m slow
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q $(TEST_PROCS)
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,distributed,bench]'

@@ -30,6 +30,7 @@ def error_lines(capsys, *args) -> list[str]:
     return capsys.readouterr().err.strip().splitlines()
 
 
+@pytest.mark.slow
 def test_models_lists_the_zoo(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
@@ -102,6 +103,7 @@ def test_the_console_command_prints_one_line_and_no_traceback(args, message):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_compare_on_the_sphere(capsys):
     args = ["compare", "vmf", "--shape", "3", "--truth", "mu=0.6:0:0.8,kappa=5", "--n", "300"]
     assert main([*args, "--methods", "exact_mle,score_matching"]) == 0
@@ -109,6 +111,7 @@ def test_compare_on_the_sphere(capsys):
     assert "exact_mle" in out and "score_matching" in out and "mu[2]" in out
 
 
+@pytest.mark.slow
 def test_compare_on_counts(capsys):
     args = ["compare", "cmp", "--truth", "rate=4,nu=0.75", "--n", "300"]
     assert main([*args, "--methods", "exact_mle,discrete_fisher"]) == 0
@@ -116,6 +119,7 @@ def test_compare_on_counts(capsys):
     assert "discrete_fisher" in out and "avoided: ratios of f between neighbouring counts" in out
 
 
+@pytest.mark.slow
 def test_compare_a_network_energy_on_two_moons_draws_its_densities(capsys, tmp_path):
     """`bayesgen compare ebm2d --data two_moons`: the table without per-weight columns (104
     of them for 8 hidden units) and the fitted densities next to the data. A method the
@@ -133,6 +137,7 @@ def test_compare_a_network_energy_on_two_moons_draws_its_densities(capsys, tmp_p
     assert row["grad evals"] == nce.num_steps != bg.frequentist.NCE.default_num_steps
 
 
+@pytest.mark.slow
 def test_compare_an_ergm_of_the_florentine_marriages(capsys, tmp_path):
     """`bayesgen compare ergm --data florentine_marriage --terms edges,triangles`: one
     observed network, no truth and no held-out set; and the same network from a user's
@@ -185,6 +190,7 @@ def test_unwritable_outputs_fail_before_any_work(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing written
 
 
+@pytest.mark.slow
 def test_study_prints_coverage_and_writes_json(tmp_path, capsys):
     path = tmp_path / "study.json"
     args = ["study", "ising", "--shape", "3x3", "--n", "200", "--replicates", "40"]
@@ -200,6 +206,7 @@ def test_study_prints_coverage_and_writes_json(tmp_path, capsys):
     assert rows[("contrastive_divergence", "beta")]["coverage"] is None  # no standard errors
 
 
+@pytest.mark.slow
 def test_study_of_one_lattice_with_bootstrap_intervals(tmp_path):
     """``--n 1 --bootstrap B``: pseudo-likelihood's intervals from B refits per replicate
     (zero-field 4 x 4 lattices, exact draws); without ``--bootstrap`` it has none."""

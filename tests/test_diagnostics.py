@@ -60,6 +60,7 @@ def test_a_sandwich_over_one_datum_is_flagged_and_one_datum_gets_a_valid_default
         bg.fit(model, x, "pseudo_likelihood", uncertainty="observed_information")
 
 
+@pytest.mark.slow
 def test_an_mle_that_does_not_exist_is_flagged():
     """Data on the edge of what the model can produce have no finite MLE: the objective
     keeps falling toward infinity, and the optimiser stops where its gradient is below the

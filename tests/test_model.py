@@ -277,6 +277,7 @@ def test_compare_keeps_finished_rows_when_a_method_fails():
     assert "breaks on purpose" in cmp.skipped["broken"]
 
 
+@pytest.mark.slow
 def test_fitted_models_are_freed_with_their_compiled_code():
     """No module-level cache keeps a model alive: models made, fitted and sampled in a loop
     are all collected (so memory does not grow with the number of models). NUTS is left out:

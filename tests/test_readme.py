@@ -13,6 +13,7 @@ def test_readme_has_snippets():
     assert SNIPPETS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", SNIPPETS, ids=[f"snippet{i}" for i in range(len(SNIPPETS))])
 def test_readme_snippet_runs(code):
     exec(compile(code, str(README), "exec"), {})

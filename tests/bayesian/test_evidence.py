@@ -134,6 +134,7 @@ def _ergm6_log_evidence(edges, triangles, prior_sd=5.0):
 ADJUSTED_PL_ERROR = 0.25
 
 
+@pytest.mark.slow
 def test_adjusted_pl_evidence_of_an_ergm_with_triangles_matches_quadrature():
     model = bg.models.ERGM(6, ("edges", "triangles"))
     for seed in range(3):
@@ -147,6 +148,7 @@ def test_adjusted_pl_evidence_of_an_ergm_with_triangles_matches_quadrature():
         assert error < ADJUSTED_PL_ERROR + 3 * result.stderr, (stats, result, exact)
 
 
+@pytest.mark.slow
 def test_adjusted_pl_evidence_carries_the_monte_carlo_error_of_log_z(ising4_data):
     """Ising 4 x 4, n = 500: log Z at the mode is estimated once and counts n times (an
     error of 2-4.5 nats at the default AIS), the stated error says so, and the estimate is
@@ -163,6 +165,7 @@ def test_adjusted_pl_evidence_carries_the_monte_carlo_error_of_log_z(ising4_data
     assert abs(result.log_evidence - exact.log_evidence) < 3 * result.stderr, (result, exact)
 
 
+@pytest.mark.slow
 def test_intractable_models_get_the_adjusted_evidence_by_default():
     """7 nodes: past enumeration (6 at most), so no exact log Z."""
     model = bg.models.ERGM(7, ("edges", "triangles"))

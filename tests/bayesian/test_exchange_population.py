@@ -111,6 +111,7 @@ def test_the_population_is_one_state_whose_members_depend_on_each_other(data):
         assert np.all(np.asarray(a.z[k][1:]) != np.asarray(b.z[k][1:])), (k, a.z, b.z)
 
 
+@pytest.mark.slow
 def test_population_runs_under_numpyro_mcmc_and_in_replicate_studies(data):
     """The kernel is a NumPyro ensemble kernel (``MCMC(..., chain_method="vectorized")``
     hands it the batch of keys); the driver reuses its compiled loop for new data of the

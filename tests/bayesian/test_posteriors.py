@@ -55,6 +55,7 @@ def test_exchange_with_exact_auxiliary_draws_matches(data, grid_posterior):
     assert lo < TRUTH["beta"] < hi
 
 
+@pytest.mark.slow
 def test_approximate_exchange_with_gibbs_auxiliary_draws_matches(data, grid_posterior):
     method = bg.bayesian.Exchange(auxiliary="mcmc")  # checkerboard sweeps from the data
     result = bg.sample_posterior(
@@ -94,6 +95,7 @@ def _transfer_matrix_grid_posterior(model, data, width=7.0, points=41):
     return mean, np.sqrt(w @ (grid - mean) ** 2)
 
 
+@pytest.mark.slow
 def test_approximate_exchange_matches_the_transfer_matrix_posterior_on_8x8():
     model = bg.models.Ising((8, 8))
     assert model.normalizer == "exact: transfer matrix"
@@ -152,6 +154,7 @@ def test_generalized_bayes_is_calibrated_and_covers_the_truth(data, grid_posteri
     assert result.diagnostics()["divergences"] == 0
 
 
+@pytest.mark.slow
 def test_adjusted_pseudo_posterior_has_the_exact_spread(data, grid_posterior):
     mean, sd = grid_posterior
     result = bg.sample_posterior(MODEL, data, "pseudo_posterior", key=jax.random.key(6))

@@ -9,6 +9,7 @@ import bayesgen as bg
 from bayesgen.bayesian import driver, sample_replicates
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["nuts", "exchange"])
 def test_each_replicate_is_sample_posterior_on_its_dataset(method, monkeypatch):
     model = bg.models.Ising((3, 3))

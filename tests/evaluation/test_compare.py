@@ -40,6 +40,7 @@ def comparison():
     return cmp, np.asarray(data), np.asarray(heldout)
 
 
+@pytest.mark.slow
 def test_rows_skips_and_closed_forms(comparison):
     cmp, data, heldout = comparison
     t = cmp.table.set_index("method")
@@ -109,6 +110,7 @@ def test_applicable_methods_and_unknown_names():
         compare(GAUSSIAN, np.zeros((5, 2)), ["exact_mle", "gibbs"])
 
 
+@pytest.mark.slow
 def test_cli_compare_writes_json_and_plot(tmp_path, capsys):
     out, plot = tmp_path / "c.json", tmp_path / "c.png"
     args = ["compare", "gaussian", "--n", "200", "--methods", "exact_mle,nuts,ratio_matching"]

@@ -23,6 +23,7 @@ def pit_sd_se(replicates: int) -> float:
     return float(np.sqrt((1 / 80 - 1 / 144) / (4 / 12 * replicates)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["nuts", "exchange"])
 def test_exact_posterior_samplers_are_calibrated(method, tmp_path):
     model = bg.models.Ising((4, 4)).with_prior(WEAK)
@@ -51,6 +52,7 @@ def test_exact_posterior_samplers_are_calibrated(method, tmp_path):
         assert (tmp_path / "sbc.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_one_gibbs_sweep_exchange_is_miscalibrated_at_strong_coupling():
     model = bg.models.Ising((4, 4)).with_prior(STRONG)
     # 75 + 75 draws of 4 exchange steps each (2 d), 39 ranks from each replicate's 300

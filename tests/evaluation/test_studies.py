@@ -13,6 +13,7 @@ import bayesgen as bg
 from bayesgen.evaluation import COVERAGE_SCHEMA, coverage_study
 
 
+@pytest.mark.slow
 def test_coverage_is_nominal_on_both_sides(tmp_path):
     model = bg.models.Ising((4, 4))
     truth = {"beta": 0.3, "h": 0.05}
@@ -76,6 +77,7 @@ def test_bad_studies_are_package_errors():
         coverage_study(model, {"beta": 0.3}, ["exact_mle"], n=100, replicates=10)
 
 
+@pytest.mark.slow
 def test_a_study_in_chunks_resumes_what_was_lost_and_nothing_else(tmp_path, monkeypatch):
     """Written in chunks, a study gives every replicate the key and dataset it gets at once
     (the same fits); a rerun reads the finished chunks and recomputes only the missing and

@@ -76,6 +76,7 @@ def reference(tmp_path_factory):
     return out, done
 
 
+@pytest.mark.slow
 def test_cells_are_files_named_by_their_configuration(reference, tmp_path, capsys):
     out, done = reference
     assert len(done.cells) == 6 and done.computed == done.cells and not done.failed

@@ -34,6 +34,7 @@ def _within_three_se(result, truth):
         assert (np.abs(z) < 3).all(), (result.method, name, z)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["denoising_score_matching", "nce"])
 def test_gaussian_estimators_land_within_three_standard_errors(gaussian_data, method):
     result = bg.fit(GAUSSIAN, gaussian_data, method, key=jax.random.key(1), num_steps=200)
@@ -41,6 +42,7 @@ def test_gaussian_estimators_land_within_three_standard_errors(gaussian_data, me
     _within_three_se(result, GAUSSIAN_TRUTH)
 
 
+@pytest.mark.slow
 def test_nce_estimates_log_z(gaussian_data, ising_data):
     for model, data, truth in (
         (GAUSSIAN, gaussian_data, GAUSSIAN_TRUTH),
@@ -105,6 +107,7 @@ def test_hull_exit_matches_linear_programming(dim):
     assert float(hull_exit(points, np.zeros(dim))) == 0.0
 
 
+@pytest.mark.slow
 def test_mcmle_agrees_with_the_exact_mle(ising_data):
     exact = bg.fit(ISING, ising_data, "exact_mle")
     result = bg.fit(ISING, ising_data, "mcmle", key=jax.random.key(3))
@@ -140,6 +143,7 @@ def test_contrastive_divergence_with_bootstrap_errors(ising_data, persistent):
         bg.fit(ISING, ising_data, est, uncertainty="sandwich")
 
 
+@pytest.mark.slow
 def test_bootstrap_agrees_with_the_sandwich_for_the_gaussian_mle(gaussian_data):
     sandwich = bg.fit(GAUSSIAN, gaussian_data, "exact_mle", num_steps=200)
     boot = bg.fit(

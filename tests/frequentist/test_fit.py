@@ -93,6 +93,7 @@ def test_site_losses_summed_over_classes_equal_the_generic_per_datum_sums(shape)
             np.testing.assert_allclose(g1[k], g2[k], rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_replicate_study_bias_and_sandwich_coverage():
     """60 datasets as one vmapped study: no bias beyond 3 standard errors; 95% sandwich
     intervals cover at a rate a binomial test accepts (ratio matching is an M-estimator too,
@@ -117,6 +118,7 @@ def test_replicate_study_bias_and_sandwich_coverage():
         np.testing.assert_allclose(se.mean(0), est.std(0, ddof=1), rtol=0.3)
 
 
+@pytest.mark.slow
 def test_replicates_of_one_lattice_get_bootstrap_intervals_that_cover():
     """n = 1 (one 8 x 8 zero-field lattice per dataset, exact draws by the transfer
     matrix): pseudo-likelihood's default standard error is the parametric bootstrap, NaN in
@@ -148,6 +150,7 @@ def test_replicates_of_one_lattice_get_bootstrap_intervals_that_cover():
         fit_replicates(model, datasets, "pseudo_likelihood", num_bootstrap=1)
 
 
+@pytest.mark.slow
 def test_replicates_start_where_a_single_fit_starts():
     """Each replicate starts from its own Z-free fit, as bg.fit does (MCMLE from the MPLE).
     Started all from the first replicate's MPLE, MCMLE could not travel to each MLE within
@@ -204,6 +207,7 @@ def test_a_single_fit_stops_where_a_replicate_study_does(data):
     assert study.diagnostics[0].keys() == single.diagnostics.keys()
 
 
+@pytest.mark.slow
 def test_replicates_carry_the_verdicts_a_single_fit_gives():
     """A replicate study does not ignore what each fit says about itself: NCE on one 4 x 4
     lattice per dataset is flagged on every replicate with the reason bg.fit gives (one
@@ -279,6 +283,7 @@ def test_gaussian_exact_mle_is_the_closed_form():
     )
 
 
+@pytest.mark.slow
 def test_score_matching_equals_the_gaussian_closed_form():
     # For a Gaussian, score matching's estimate is the MLE: the sample mean and the inverse
     # of the biased sample covariance (Hyvärinen 2005, section 3).

@@ -133,6 +133,7 @@ def test_toy_data_shapes_and_errors():
         bg.models.EBM2D("mlp", dim=1)
 
 
+@pytest.mark.slow
 def test_score_matching_of_a_network_energy_needs_its_curvature_penalty():
     """On two moons the plain score-matching objective of the tanh network is unbounded
     below: L-BFGS drives it past -1e6 within 300 steps (weights grow without limit, the

@@ -192,6 +192,7 @@ def test_stepping_moves_toward_the_data_only_where_the_draws_do_not_surround_it(
         assert (0 < gamma < 0.9) if below_one else gamma == 1.0, (params, gamma)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("init", [None, DEGENERATE_START])
 def test_mcmle_lands_on_ergms_published_fit(init):
     """edges + triangles on the Florentine marriages: ergm's MCMLE runs print -1.67 to -1.69

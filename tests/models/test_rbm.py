@@ -81,6 +81,7 @@ def test_ais_agrees_with_the_exact_log_z_within_3_standard_errors():
     assert float(se) < 0.05
 
 
+@pytest.mark.slow
 def test_cd_and_pcd_reach_the_held_out_likelihood_of_the_truth():
     """On 2,000 draws of a 6x2 machine, CD-1, persistent CD and exact MLE each come within
     0.01 nats per datum of the true parameters' held-out log-likelihood (exact log Z, on

@@ -26,7 +26,11 @@ def brute_force_stats(shape):
     return np.stack([bonds, s.sum(axis=(1, 2))], axis=1)
 
 
-@pytest.mark.parametrize("shape", BOTH_APPLY)
+# 24 and 25 spins: 2^24 and 2^25 configurations brute-forced (11-23 s each, cold)
+@pytest.mark.parametrize(
+    "shape",
+    [pytest.param(s, marks=pytest.mark.slow) if s[0] * s[1] >= 24 else s for s in BOTH_APPLY],
+)
 def test_enumeration_equals_transfer_matrix(shape):
     enum = jax.jit(bg.models.Ising(shape, normalizer="enumeration").log_normalizer)
     tm = jax.jit(bg.models.Ising(shape, normalizer="transfer_matrix").log_normalizer)

@@ -75,6 +75,7 @@ def _chi_square_pvalue(draws, configs, prob):
     return st.chisquare(observed, expected).pvalue
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("shape", "beta", "h"),
     [((3, 3), 0.45, 0.15), ((2, 4), -0.35, 0.2), ((3, 4), 0.6, -0.1)],
@@ -112,6 +113,7 @@ def test_the_kernel_follows_the_lattice_and_the_field():
     )
 
 
+@pytest.mark.slow
 def test_clusters_decorrelate_the_magnetisation_that_gibbs_keeps():
     """Exchange's sweep choice on 16 x 16 with a field near the critical coupling: the
     cluster kernel's scores forget the data within 10 sweeps; Gibbs's magnetisation still
@@ -137,6 +139,7 @@ def test_clusters_decorrelate_the_magnetisation_that_gibbs_keeps():
     assert int(sweeps) == 80 and rho > target + 4 * float(correlation_se(rho))
 
 
+@pytest.mark.slow
 def test_vmapped_over_traced_parameters_equals_a_loop_and_one_lattice_is_one_batch():
     keys = jax.random.split(jax.random.key(3), 3)
     betas, hs = jnp.array([0.3, -0.4, 0.6]), jnp.array([0.1, 0.0, -0.2])
