@@ -7,6 +7,10 @@ once, from its exact conditional), final states back on the host's device. Conte
 * ``bayesgen``: :func:`bayesgen.samplers.checkerboard.run` over a ``(C, L, L)`` batch;
 * ``hand-written``: a plain JAX checkerboard sweep of one lattice (four rolls and a sigmoid
   per colour), ``vmap``-ed over chains, ``fori_loop`` over sweeps, jitted — the baseline;
+* ``multi-spin``: :func:`bayesgen.samplers.multispin.run`, 32 chains bit-packed per
+  ``uint32`` word (only where C is a multiple of 32), and ``random bits alone``, the same
+  loop drawing only the 8 random words per 32 updates that every site needs (the high bits
+  of its uniforms; the low ones go to about 12% of the words): a floor on its cost;
 * ``thrml`` and ``hamon`` (general block-Gibbs libraries; installed by the ``bench``
   extra, skipped with a note when absent): the lattice as a graph of spin nodes with
   periodic bonds, two colour blocks, ``vmap`` over chains (hamon: its own batched call).
@@ -137,12 +141,46 @@ def make_hamon(L, C, K):
     return run
 
 
+def make_multispin(L, C, K):
+    if C % 32:
+        return None
+    from bayesgen.samplers import multispin
+
+    @jax.jit
+    def run(key):
+        k_init, k_run = jax.random.split(key)
+        words = multispin.run(k_run, multispin.init(k_init, (L, L), C), BETA, H, K)
+        return multispin.unpack(words, jnp.float32)
+
+    return run
+
+
+def make_random_bits(L, C, K):
+    if C % 32:
+        return None
+    from bayesgen.samplers import multispin
+
+    shape = (multispin.HIGH_BITS, C // 32, L, L)
+
+    @jax.jit
+    def run(key):  # the sweep's high random words, folded so that none is skipped
+        def body(i, acc):
+            return acc ^ jnp.bitwise_xor.reduce(
+                jax.random.bits(jax.random.fold_in(key, i), shape, jnp.uint32), axis=0
+            )
+
+        return jax.lax.fori_loop(0, K, body, jnp.zeros(shape[1:], jnp.uint32))
+
+    return run
+
+
 CONTENDERS = {
     "bayesgen": make_bayesgen,
     "hand-written": make_handwritten,
     "thrml": make_thrml,
     "hamon": make_hamon,
 }
+MULTISPIN = {"multi-spin": make_multispin, "random bits alone": make_random_bits}
 
 
 def available() -> tuple[dict, dict]:
@@ -175,8 +213,10 @@ def main() -> None:
     rows = []
     for L, C in FULL if args.full else QUICK:
         K = sweeps_for(L, C)
-        for name, make in contenders.items():
+        for name, make in {**contenders, **MULTISPIN}.items():
             run = make(L, C, K)
+            if run is None:
+                continue
             jax.block_until_ready(run(jax.random.key(0)))  # compile
             times = []
             for i in range(args.reps):
@@ -198,7 +238,7 @@ def main() -> None:
 
     agreement = []
     observed = {}
-    for name, make in contenders.items():
+    for name, make in {**contenders, "multi-spin": make_multispin}.items():
         spins = make(16, 512, 300)(jax.random.key(99))
         observed[name] = per_chain_observables(spins)
     ref_m, ref_e = observed["bayesgen"]
@@ -229,6 +269,19 @@ def main() -> None:
             f"{by['bayesgen']['updates_per_s'] / by[n]['updates_per_s']:.2f}" for n in names[1:]
         ]
         print(f"| {L} | {C} | {by['bayesgen']['sweeps']} | " + " | ".join(cells + ratios) + " |")
+    print("\nmulti-spin coding (32 chains per word), where C is a multiple of 32\n")
+    print("| L | chains | multi-spin updates/s | random bits alone | / bayesgen | / thrml |")
+    print("|---|---|---|---|---|---|")
+    for L, C in FULL if args.full else QUICK:
+        by = {r["contender"]: r for r in rows if r["L"] == L and r["chains"] == C}
+        if "multi-spin" not in by:
+            continue
+        rate = by["multi-spin"]["updates_per_s"]
+        thrml = f"{rate / by['thrml']['updates_per_s']:.2f}" if "thrml" in by else "-"
+        print(
+            f"| {L} | {C} | {rate:.3g} | {by['random bits alone']['updates_per_s']:.3g}"
+            f" | {rate / by['bayesgen']['updates_per_s']:.2f} | {thrml} |"
+        )
     print("\nagreement after 300 sweeps of 512 chains of 16 x 16 (z against bayesgen)\n")
     print("| contender | magnetisation | z | bond energy | z |")
     print("|---|---|---|---|---|")

@@ -1,5 +1,23 @@
 """Data-space MCMC samplers, used for simulation, contrastive divergence and exchange."""
 
-from bayesgen.samplers import checkerboard, gibbs, hmc, langevin, mixing, swendsen_wang, tabulated
+from bayesgen.samplers import (
+    checkerboard,
+    gibbs,
+    hmc,
+    langevin,
+    mixing,
+    multispin,
+    swendsen_wang,
+    tabulated,
+)
 
-__all__ = ["checkerboard", "gibbs", "hmc", "langevin", "mixing", "swendsen_wang", "tabulated"]
+__all__ = [
+    "checkerboard",
+    "gibbs",
+    "hmc",
+    "langevin",
+    "mixing",
+    "multispin",
+    "swendsen_wang",
+    "tabulated",
+]
