@@ -161,6 +161,11 @@ def _heat_bath(key, words, high_random, masks, colour):
 
 def sweep(key: jax.Array, words: jax.Array, beta, h) -> jax.Array:
     """One checkerboard sweep of packed ``words`` ``(W, L, M)`` at SCALAR ``beta``, ``h``."""
+    if words.dtype != jnp.uint32 or words.ndim != 3:
+        raise ValueError(
+            "multispin works on packed words, uint32 of shape (chains / 32, L, M); got "
+            f"{words.dtype} {words.shape} (pack(spins) packs (C, L, M) spins in {{-1, +1}})"
+        )
     colors, num_colors = lattice_coloring(tuple(words.shape[-2:]))
     masks = _threshold_masks(beta, h)
     key_high, key_low = jax.random.split(key)

@@ -22,6 +22,8 @@ def test_pack_and_unpack_are_inverse_and_chain_counts_are_checked():
         multispin.pack(spins[:40])
     with pytest.raises(ValueError, match="multiple of 32"):
         multispin.init(jax.random.key(0), (4, 4), 48)
+    with pytest.raises(ValueError, match="packed words"):
+        multispin.run(jax.random.key(0), spins, 0.3, 0.0, 1)  # float spins, not words
 
 
 @pytest.mark.parametrize("shape", [(4, 4), (3, 5)])
