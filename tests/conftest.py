@@ -4,9 +4,9 @@ Compiled programs are kept in a persistent cache shared by the test processes (a
 notebook kernels they start, through the environment): many tests compile the same fit or
 sampler for the same shapes, and XLA's compile dominates their time. The cache lives under
 ``.pytest_cache`` (ignored by git) and is kept between runs, so a fresh clone runs cold
-(every test, 508 then: 20:58 to 26:42 on 2 cores on 2026-12-04; the tests not marked slow,
-436: 7:03) and a second run warm (11:45 for all 500 tests on 2026-12-03); delete it to start
-cold. ``JAX_COMPILATION_CACHE_DIR`` moves it.
+(on 2 cores on 2026-12-04: the 446 tests not marked slow in 6:50, the 72 slow ones in 17:37;
+all 508 of the day before in one pass 20:58 to 26:42) and a second run warm (11:45 for all
+500 tests on 2026-12-03); delete it to start cold. ``JAX_COMPILATION_CACHE_DIR`` moves it.
 
 One process running the whole suite (no xdist) aborted in XLA twice, about 55% of the way
 through (``Fatal Python error: Aborted`` while serialising an executable for the
